@@ -1,0 +1,29 @@
+// The seam between the agent's connection (which receives commands and reports) and the
+// features that touch Kubernetes (deploy/, describe/, update/).
+import type { CommandProgress, CommandResult } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { Namespace, Workload } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+
+export type Progress = Omit<CommandProgress, "commandId">;
+export type Result = Omit<CommandResult, "commandId">;
+
+/** Thrown by describe look-ups; `reason` is a FailureReason value. */
+export class ExecutorError extends Error {
+  constructor(
+    readonly reason: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Executors {
+  /** Applies a deploy command and follows the rollout to a final state; never throws. */
+  deploy(
+    command: import("@k8sdeploy/proto/node/k8sdeploy/v1/agent.js").DeployCommand,
+    onProgress: (p: Progress) => void,
+  ): Promise<Result>;
+  describeNamespaces(): Promise<Namespace[]>;
+  describeWorkloads(namespace: string): Promise<Workload[]>;
+  /** Updates the agent's own workload; never throws. */
+  updateAgent(command: import("@k8sdeploy/proto/node/k8sdeploy/v1/agent.js").UpdateAgentCommand): Promise<Result>;
+}

@@ -1,0 +1,193 @@
+// In-memory Store: the embedded default for `npm start` and a single replica. Nothing survives
+// a restart; use the Redis store for durability and for several replicas.
+import { EventEmitter } from "node:events";
+import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
+import type {
+  AgentRecord,
+  BusMessage,
+  CommandQueue,
+  DeploymentFilter,
+  DeploymentPage,
+  FeedEntry,
+  KeyRecord,
+  QueueEntry,
+  Store,
+  Subscription,
+} from "./store.js";
+
+const FEED_LIMIT = 10_000;
+
+class MemoryQueue implements CommandQueue {
+  private readonly queues = new Map<string, Map<string, { command: Command; consumer?: string; deliveries: number }>>();
+
+  private queueOf(agentId: string) {
+    let q = this.queues.get(agentId);
+    if (!q) {
+      q = new Map();
+      this.queues.set(agentId, q);
+    }
+    return q;
+  }
+
+  async enqueue(agentId: string, command: Command): Promise<void> {
+    const q = this.queueOf(agentId);
+    if (!q.has(command.id)) q.set(command.id, { command, deliveries: 0 });
+  }
+
+  async take(agentId: string, consumer: string, options: { includePending: boolean; count: number }) {
+    const out: QueueEntry[] = [];
+    for (const entry of this.queueOf(agentId).values()) {
+      if (out.length >= options.count) break;
+      if (entry.consumer !== undefined && !options.includePending) continue;
+      out.push({ command: entry.command, deliveries: entry.deliveries });
+      entry.consumer = consumer;
+      entry.deliveries += 1;
+    }
+    return out;
+  }
+
+  async ack(agentId: string, commandId: string): Promise<void> {
+    this.queueOf(agentId).delete(commandId);
+  }
+
+  async pendingCount(agentId: string): Promise<number> {
+    return this.queueOf(agentId).size;
+  }
+}
+
+export class MemoryStore implements Store {
+  private readonly agentMap = new Map<string, AgentRecord>();
+  private readonly keyMap = new Map<string, KeyRecord>();
+  private readonly deploymentMap = new Map<string, Deployment>();
+  private readonly eventMap = new Map<string, DeploymentEvent[]>();
+  private readonly idempotency = new Map<string, string>();
+  private readonly feed: FeedEntry[] = [];
+  private feedCounter = 0;
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  readonly queue = new MemoryQueue();
+
+  readonly agents = {
+    createAgent: async (agent: AgentRecord) => {
+      this.agentMap.set(agent.id, structuredClone(agent));
+    },
+    getAgent: async (id: string) => structuredClone(this.agentMap.get(id)),
+    listAgents: async () =>
+      [...this.agentMap.values()]
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map((a) => structuredClone(a)),
+    updateAgent: async (id: string, patch: Partial<Omit<AgentRecord, "id">>) => {
+      const current = this.agentMap.get(id);
+      if (!current) return undefined;
+      const next: typeof current = { ...current, ...structuredClone(patch) };
+      this.agentMap.set(id, next);
+      return structuredClone(next);
+    },
+  };
+
+  readonly keys = {
+    createKey: async (key: KeyRecord) => {
+      this.keyMap.set(key.id, structuredClone(key));
+    },
+    getKey: async (id: string) => structuredClone(this.keyMap.get(id)),
+    listKeys: async (agentId?: string) =>
+      [...this.keyMap.values()]
+        .filter((k) => agentId === undefined || agentId === "" || k.agentId === agentId)
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map((k) => structuredClone(k)),
+    updateKey: async (id: string, patch: Partial<Omit<KeyRecord, "id">>) => {
+      const current = this.keyMap.get(id);
+      if (!current) return undefined;
+      const next: typeof current = { ...current, ...structuredClone(patch) };
+      this.keyMap.set(id, next);
+      return structuredClone(next);
+    },
+  };
+
+  readonly deployments = {
+    createDeployment: async (deployment: Deployment, firstEvent: DeploymentEvent, idempotencyScope?: string) => {
+      if (idempotencyScope) {
+        const existing = this.idempotency.get(idempotencyScope);
+        const found = existing === undefined ? undefined : this.deploymentMap.get(existing);
+        if (found) return { deployment: structuredClone(found), created: false };
+        this.idempotency.set(idempotencyScope, deployment.id);
+      }
+      const event = { ...firstEvent, seq: 1 };
+      this.deploymentMap.set(deployment.id, structuredClone(deployment));
+      this.eventMap.set(deployment.id, [structuredClone(event)]);
+      this.publishFeed(deployment, event);
+      return { deployment: structuredClone(deployment), created: true };
+    },
+    getDeployment: async (id: string) => structuredClone(this.deploymentMap.get(id)),
+    appendEvent: async (
+      id: string,
+      update: (current: Deployment) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined,
+    ) => {
+      const current = this.deploymentMap.get(id);
+      const events = this.eventMap.get(id);
+      if (!current || !events) return undefined;
+      const next = update(structuredClone(current));
+      if (!next) return undefined;
+      const event: DeploymentEvent = { ...next.event, seq: events.length + 1 };
+      this.deploymentMap.set(id, structuredClone(next.deployment));
+      events.push(structuredClone(event));
+      this.publishFeed(next.deployment, event);
+      return { deployment: structuredClone(next.deployment), event: structuredClone(event) };
+    },
+    listEvents: async (id: string, afterSeq: number) =>
+      (this.eventMap.get(id) ?? []).filter((e) => e.seq > afterSeq).map((e) => structuredClone(e)),
+    listDeployments: async (filter: DeploymentFilter, pageSize: number, pageToken: string): Promise<DeploymentPage> => {
+      const after = decodePageToken(pageToken);
+      const sorted = [...this.deploymentMap.values()]
+        .filter((d) => matchesFilter(d, filter))
+        .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .filter((d) => after === undefined || d.id < after);
+      const page = sorted.slice(0, pageSize);
+      const last = page.at(-1);
+      return {
+        deployments: page.map((d) => structuredClone(d)),
+        nextPageToken: sorted.length > pageSize && last ? encodePageToken(last.id) : "",
+      };
+    },
+    followFeed: async (
+      afterCursor: string | undefined,
+      listener: (entry: FeedEntry) => void,
+    ): Promise<Subscription> => {
+      if (afterCursor !== undefined) {
+        const after = Number(afterCursor);
+        for (const entry of this.feed) if (Number(entry.cursor) > after) listener(structuredClone(entry));
+      }
+      const handler = (entry: FeedEntry) => listener(structuredClone(entry));
+      this.emitter.on("feed", handler);
+      return { close: () => this.emitter.off("feed", handler) };
+    },
+  };
+
+  readonly bus = {
+    publish: async (message: BusMessage) => {
+      this.emitter.emit("bus", message);
+    },
+    subscribe: async (listener: (message: BusMessage) => void): Promise<Subscription> => {
+      this.emitter.on("bus", listener);
+      return { close: () => this.emitter.off("bus", listener) };
+    },
+  };
+
+  private publishFeed(deployment: Deployment, event: DeploymentEvent): void {
+    this.feedCounter += 1;
+    const entry: FeedEntry = { cursor: String(this.feedCounter), deployment: structuredClone(deployment), event };
+    this.feed.push(entry);
+    if (this.feed.length > FEED_LIMIT) this.feed.splice(0, this.feed.length - FEED_LIMIT);
+    this.emitter.emit("feed", entry);
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}

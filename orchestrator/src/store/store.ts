@@ -1,0 +1,171 @@
+// The orchestrator's storage, behind one small interface with two implementations:
+// Redis (production, durable, shared by replicas) and memory (the embedded default).
+// Both must pass the contract tests in store.contract.ts.
+import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+
+/** A secret (agent token or deploy key) as stored: never the secret itself. */
+export interface StoredSecret {
+  /** Hex SHA-256 of the secret part. */
+  hash: string;
+  /** First characters of the full token, shown to admins so they can recognise it. */
+  prefix: string;
+  /** After this instant the secret no longer authenticates (token rotation grace). */
+  expiresAt?: Date | undefined;
+}
+
+/** What an agent said about itself in its last hello. */
+export interface AgentHello {
+  version: string;
+  arch: string;
+  kubernetesVersion: string;
+  autoUpdateEnabled: boolean;
+  capabilities: number[];
+  instance: string;
+}
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  createdAt: Date;
+  revokedAt?: Date | undefined;
+  /** At most two live tokens: the current one first, then one in its rotation grace period. */
+  tokens: StoredSecret[];
+  hello?: AgentHello | undefined;
+  lastSeenAt?: Date | undefined;
+  connectedSince?: Date | undefined;
+  /** Replica and connection holding the agent's stream; empty when disconnected. */
+  replicaId?: string | undefined;
+  connectionId?: string | undefined;
+}
+
+export interface KeyRecord {
+  id: string;
+  name: string;
+  agentId: string;
+  namespaces: string[];
+  workloads: string[];
+  secret: StoredSecret;
+  createdAt: Date;
+  lastUsedAt?: Date | undefined;
+  revokedAt?: Date | undefined;
+}
+
+export interface DeploymentFilter {
+  agentId?: string | undefined;
+  namespace?: string | undefined;
+  states?: number[] | undefined;
+}
+
+export interface DeploymentPage {
+  deployments: Deployment[];
+  /** Empty when there is no further page. */
+  nextPageToken: string;
+}
+
+/** One change of one deployment, as published on the feed. */
+export interface FeedEntry {
+  /** Opaque, increasing position in the feed; pass it back to resume after this entry. */
+  cursor: string;
+  deployment: Deployment;
+  event: DeploymentEvent;
+}
+
+export interface QueueEntry {
+  command: Command;
+  /** Times this command was handed out before (0 on first delivery). */
+  deliveries: number;
+}
+
+/** Messages between replicas. Delivery is best effort: the durable state is in the store. */
+export type BusMessage =
+  /** A command was queued for this agent: the replica holding its stream should read the queue. */
+  | { type: "queued"; agentId: string }
+  /** A newer connection of the agent started (or the agent was revoked): others must close theirs. */
+  | { type: "agent-connected"; agentId: string; connectionId: string }
+  | { type: "agent-revoked"; agentId: string }
+  /** An agent answered a describe command. `payload` is a base64 DescribeReply. */
+  | { type: "reply"; commandId: string; payload: string };
+
+export interface Subscription {
+  close(): void;
+}
+
+export interface AgentStore {
+  createAgent(agent: AgentRecord): Promise<void>;
+  getAgent(id: string): Promise<AgentRecord | undefined>;
+  /** Oldest first. */
+  listAgents(): Promise<AgentRecord[]>;
+  /** Applies the patch (undefined values clear fields) and returns the result, or undefined if missing. */
+  updateAgent(id: string, patch: Partial<Omit<AgentRecord, "id">>): Promise<AgentRecord | undefined>;
+}
+
+export interface KeyStore {
+  createKey(key: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  /** Oldest first; only the agent's keys when agentId is given. */
+  listKeys(agentId?: string): Promise<KeyRecord[]>;
+  updateKey(id: string, patch: Partial<Omit<KeyRecord, "id">>): Promise<KeyRecord | undefined>;
+}
+
+export interface DeploymentStore {
+  /**
+   * Stores a new deployment together with its first event (seq 1), atomically with the
+   * idempotency key when one is given: if `idempotencyScope` was already used, nothing is
+   * written and the earlier deployment is returned with created=false.
+   */
+  createDeployment(
+    deployment: Deployment,
+    firstEvent: DeploymentEvent,
+    idempotencyScope?: string,
+  ): Promise<{ deployment: Deployment; created: boolean }>;
+  getDeployment(id: string): Promise<Deployment | undefined>;
+  /**
+   * Appends an event (its seq is assigned here) and applies `update` to the deployment, as one
+   * atomic step that is safe against concurrent writers. Returns undefined when the deployment
+   * does not exist or `update` returns undefined (the event is then dropped, e.g. after a final state).
+   */
+  appendEvent(
+    id: string,
+    update: (current: Deployment) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined,
+  ): Promise<{ deployment: Deployment; event: DeploymentEvent } | undefined>;
+  /** Events with seq > afterSeq, oldest first. */
+  listEvents(id: string, afterSeq: number): Promise<DeploymentEvent[]>;
+  /** Newest first. */
+  listDeployments(filter: DeploymentFilter, pageSize: number, pageToken: string): Promise<DeploymentPage>;
+  /**
+   * Calls `listener` for every feed entry after `afterCursor` (undefined: only entries appended
+   * from now on), in order, then live. Each created deployment and each appended event is one entry.
+   */
+  followFeed(afterCursor: string | undefined, listener: (entry: FeedEntry) => void): Promise<Subscription>;
+}
+
+/** Durable per-agent command queue: at-least-once delivery, removed only when acknowledged. */
+export interface CommandQueue {
+  enqueue(agentId: string, command: Command): Promise<void>;
+  /**
+   * Hands `consumer` the agent's commands: with `includePending`, first every command already
+   * handed out to any consumer and not yet acknowledged (reconnect, dead replica), then new ones.
+   */
+  take(agentId: string, consumer: string, options: { includePending: boolean; count: number }): Promise<QueueEntry[]>;
+  /** Removes a command for good. Unknown ids are ignored. */
+  ack(agentId: string, commandId: string): Promise<void>;
+  /** Commands queued and not yet acknowledged. */
+  pendingCount(agentId: string): Promise<number>;
+}
+
+export interface Bus {
+  publish(message: BusMessage): Promise<void>;
+  subscribe(listener: (message: BusMessage) => void): Promise<Subscription>;
+}
+
+export interface Store {
+  readonly agents: AgentStore;
+  readonly keys: KeyStore;
+  readonly deployments: DeploymentStore;
+  readonly queue: CommandQueue;
+  readonly bus: Bus;
+  /** True when the store is reachable (health endpoint). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
