@@ -1,31 +1,79 @@
-// Wires the store and the features into the services the servers expose.
-// (Placeholder until the features land: no services yet.)
-import type * as grpc from "@grpc/grpc-js";
+// Wires the store and the features into the handlers that the servers expose.
 import type { Logger } from "pino";
+import { adminHandlers } from "./admin/admin-service.js";
+import { AdminAgents } from "./agents/admin-agents.js";
+import { AgentHub } from "./agents/agent-hub.js";
+import { Authenticator } from "./auth/authenticate.js";
 import type { Config } from "./config.js";
+import { AdminDeployments } from "./deploy/admin-deployments.js";
+import { DeployService } from "./deploy/deploy-service.js";
+import { DescribeService } from "./describe/describe-service.js";
+import { AdminKeys } from "./keys/admin-keys.js";
+import { type Metrics, metrics } from "./metrics.js";
+import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
 import { MemoryStore } from "./store/memory-store.js";
+import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
 
-export interface GrpcService {
-  definition: grpc.ServiceDefinition;
-  implementation: grpc.UntypedServiceImplementation;
-}
+export type { GrpcService };
 
 export interface App {
   readonly store: Store;
   readonly grpcServices: GrpcService[];
+  readonly deploy: DeployService;
+  readonly admin: ReturnType<typeof adminHandlers>;
+  readonly metrics: Metrics;
   /** True when the app can serve (store reachable). */
   ready(): Promise<boolean>;
   /** Drains agent streams and closes the store. */
   shutdown(): Promise<void>;
 }
 
-export async function createApp(_config: Config, _log: Logger): Promise<App> {
-  const store = new MemoryStore();
+export interface AppOptions {
+  replicaId: string;
+  adminToken: string;
+  redisUrl?: string | undefined;
+  describeTimeoutSeconds: number;
+}
+
+export async function createApp(config: Config, log: Logger): Promise<App> {
+  return createAppWith(
+    {
+      replicaId: config.replicaId,
+      adminToken: config.adminToken,
+      redisUrl: config.redisUrl,
+      describeTimeoutSeconds: config.describeTimeoutSeconds,
+    },
+    log,
+  );
+}
+
+export async function createAppWith(options: AppOptions, log: Logger): Promise<App> {
+  const store: Store = options.redisUrl
+    ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
+    : new MemoryStore();
+  log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
+  const auth = new Authenticator(store, options.adminToken);
+  const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
+  const agents = new AdminAgents(store);
+  const keys = new AdminKeys(store, agents);
+  const deploy = new DeployService({ store, auth, log, metrics });
+  const deployments = new AdminDeployments(store, deploy, agents);
+  const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
+  await hub.start();
+  await describe.start();
+  const admin = adminHandlers(auth, agents, keys, deployments, describe);
   return {
     store,
-    grpcServices: [],
+    grpcServices: grpcServices(log, hub, deploy, admin),
+    deploy,
+    admin,
+    metrics,
     ready: () => store.ping(),
-    shutdown: () => store.close(),
+    shutdown: async () => {
+      describe.stop();
+      await hub.shutdown();
+      await store.close();
+    },
   };
 }

@@ -1,0 +1,228 @@
+// The agent streams held by this replica. A newer connection of an agent supersedes the older
+// one on any replica (newest wins: a restarted agent pod must not wait for a half-dead TCP
+// connection to time out). One timer per process, not per agent, checks liveness and re-reads
+// queues in case a cross-replica notification was lost.
+import * as grpc from "@grpc/grpc-js";
+import type { ConnectRequest, ConnectResponse, Hello } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { Logger } from "pino";
+import type { Authenticator } from "../auth/authenticate.js";
+import { newConnectionId } from "../ids.js";
+import type { Metrics } from "../metrics.js";
+import { RpcError } from "../rpc/rpc-error.js";
+import type { BusMessage, Store, Subscription } from "../store/store.js";
+import { AgentSession, DrainReason } from "./agent-session.js";
+import { HEARTBEAT_INTERVAL_SECONDS } from "./connection-state.js";
+
+const HELLO_TIMEOUT_MS = 10_000;
+const SWEEP_INTERVAL_MS = 10_000;
+const SILENT_LIMIT_MS = (HEARTBEAT_INTERVAL_SECONDS * 3 + 5) * 1000;
+
+export interface AgentHubOptions {
+  store: Store;
+  auth: Authenticator;
+  replicaId: string;
+  log: Logger;
+  metrics: Metrics;
+}
+
+type Call = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
+
+export class AgentHub {
+  private readonly sessions = new Map<string, AgentSession>();
+  private subscription: Subscription | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private shuttingDown = false;
+
+  constructor(private readonly options: AgentHubOptions) {}
+
+  async start(): Promise<void> {
+    this.subscription = await this.options.store.bus.subscribe((m) => this.onBus(m));
+    this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  get connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  /** grpc-js handler for AgentService.Connect. */
+  readonly connect = (call: Call): void => {
+    const { log } = this.options;
+    const buffered: ConnectRequest[] = [];
+    let session: AgentSession | undefined;
+    let helloReceived = false;
+    let gone = false;
+    const reject = (code: grpc.status, details: string) => {
+      if (gone) return;
+      gone = true;
+      clearTimeout(helloTimer);
+      call.emit("error", { code, details });
+    };
+    const helloTimer = setTimeout(
+      () => reject(grpc.status.INVALID_ARGUMENT, `no hello within ${HELLO_TIMEOUT_MS / 1000} s`),
+      HELLO_TIMEOUT_MS,
+    );
+    const authorization = call.metadata.get("authorization")[0];
+    const agentPromise = this.options.auth.agent(typeof authorization === "string" ? authorization : undefined);
+    agentPromise.catch(() => {}); // handled when hello arrives; avoid an unhandled rejection meanwhile
+
+    call.on("data", (request: ConnectRequest) => {
+      if (session) {
+        this.handle(session, request);
+        return;
+      }
+      if (helloReceived) {
+        buffered.push(request);
+        return;
+      }
+      if (request.msg?.$case !== "hello") {
+        reject(grpc.status.INVALID_ARGUMENT, "the first message on the stream must be hello");
+        return;
+      }
+      helloReceived = true;
+      const hello = request.msg.value;
+      agentPromise.then(
+        async (agent) => {
+          clearTimeout(helloTimer);
+          if (gone) return;
+          session = await this.open(agent.id, hello, call);
+          for (const early of buffered.splice(0)) this.handle(session, early);
+        },
+        (err: unknown) => {
+          const e = err instanceof RpcError ? err : new RpcError(grpc.status.INTERNAL, "internal error");
+          if (!(err instanceof RpcError)) log.error({ err }, "authenticating an agent failed");
+          else log.info({ reason: e.message }, "agent connection refused");
+          reject(e.code, e.message);
+        },
+      );
+    });
+    const onGone = () => {
+      gone = true;
+      clearTimeout(helloTimer);
+      session?.markClosed();
+    };
+    call.on("end", () => {
+      onGone();
+      call.end();
+    });
+    call.on("cancelled", onGone);
+    call.on("error", onGone);
+    call.on("close", onGone);
+  };
+
+  private handle(session: AgentSession, request: ConnectRequest): void {
+    session.onMessage(request).catch((err: unknown) => {
+      this.options.log.warn({ err, agentId: session.agentId }, "applying an agent message failed");
+    });
+  }
+
+  private async open(agentId: string, hello: Hello, call: Call): Promise<AgentSession> {
+    const { store, replicaId, log, metrics } = this.options;
+    const connectionId = newConnectionId();
+    const session = new AgentSession(agentId, connectionId, hello, call, { store, replicaId, log, metrics }, (s) =>
+      this.onSessionClosed(s),
+    );
+    const previous = this.sessions.get(agentId);
+    this.sessions.set(agentId, session);
+    previous?.drain(DrainReason.DRAIN_REASON_SUPERSEDED, false);
+    metrics.agentsConnected.set(this.sessions.size);
+    const now = new Date();
+    await store.agents.updateAgent(agentId, {
+      hello: {
+        version: hello.agentVersion,
+        arch: hello.arch,
+        kubernetesVersion: hello.kubernetesVersion,
+        autoUpdateEnabled: hello.autoUpdateEnabled,
+        capabilities: hello.capabilities,
+        instance: hello.instance,
+      },
+      connectedSince: now,
+      lastSeenAt: now,
+      replicaId,
+      connectionId,
+    });
+    await store.bus.publish({ type: "agent-connected", agentId, connectionId });
+    log.info(
+      { agentId, connectionId, version: hello.agentVersion, arch: hello.arch, instance: hello.instance },
+      "agent connected",
+    );
+    session.welcome();
+    await session.pump(true);
+    return session;
+  }
+
+  private onSessionClosed(session: AgentSession): void {
+    const { store, log, metrics } = this.options;
+    const current = this.sessions.get(session.agentId);
+    if (current === session) this.sessions.delete(session.agentId);
+    metrics.agentsConnected.set(this.sessions.size);
+    log.info({ agentId: session.agentId, connectionId: session.connectionId }, "agent disconnected");
+    // A newer local session owns the record now.
+    if (current !== undefined && current !== session) return;
+    void (async () => {
+      const current = await store.agents.getAgent(session.agentId);
+      if (current?.connectionId === session.connectionId) {
+        await store.agents.updateAgent(session.agentId, {
+          connectionId: undefined,
+          replicaId: undefined,
+          lastSeenAt: new Date(),
+        });
+      }
+    })().catch((err: unknown) => log.warn({ err }, "recording an agent disconnect failed"));
+  }
+
+  private onBus(message: BusMessage): void {
+    switch (message.type) {
+      case "queued":
+        void this.sessions.get(message.agentId)?.pump(false);
+        return;
+      case "agent-connected": {
+        const session = this.sessions.get(message.agentId);
+        if (session && session.connectionId !== message.connectionId) {
+          this.options.log.info({ agentId: message.agentId }, "agent reconnected elsewhere; closing the older stream");
+          session.drain(DrainReason.DRAIN_REASON_SUPERSEDED, false);
+        }
+        return;
+      }
+      case "agent-revoked":
+        this.sessions.get(message.agentId)?.fail(grpc.status.UNAUTHENTICATED, `agent ${message.agentId} was revoked`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      if (now - session.lastHeardAt > SILENT_LIMIT_MS) {
+        this.options.log.warn({ agentId: session.agentId }, "agent silent for too long; closing its stream");
+        session.fail(grpc.status.UNAVAILABLE, "no heartbeat from the agent; reconnect");
+        continue;
+      }
+      void session.pump(false);
+    }
+  }
+
+  /** Tells every agent to reconnect (elsewhere) and closes the streams. */
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    clearInterval(this.timer);
+    this.subscription?.close();
+    const sessions = [...this.sessions.values()];
+    for (const session of sessions) {
+      // Spread reconnects so the surviving replicas are not hit all at once.
+      session.drain(DrainReason.DRAIN_REASON_SHUTDOWN, true, Math.floor(Math.random() * 2000));
+    }
+    await Promise.allSettled(
+      sessions.map((s) =>
+        this.options.store.agents.updateAgent(s.agentId, {
+          connectionId: undefined,
+          replicaId: undefined,
+          lastSeenAt: new Date(),
+        }),
+      ),
+    );
+  }
+}

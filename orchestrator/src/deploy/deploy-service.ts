@@ -1,0 +1,155 @@
+// DeployService: what CI calls with a deploy key. Deploy queues and returns at once; Get and
+// Watch read the deployment and its timeline from the store, so any replica can answer.
+import type {
+  DeployRequest,
+  DeployResponse,
+  GetDeploymentRequest,
+  GetDeploymentResponse,
+  WatchDeploymentRequest,
+  WatchDeploymentResponse,
+} from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
+import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import type { Logger } from "pino";
+import type { Authenticator, Caller } from "../auth/authenticate.js";
+import { newDeploymentId } from "../ids.js";
+import type { Metrics } from "../metrics.js";
+import { AsyncQueue } from "../rpc/async-queue.js";
+import type { CallContext } from "../rpc/handler.js";
+import { invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
+import type { KeyRecord, Store } from "../store/store.js";
+import { deployCommandOf, isFinal, newDeployment } from "./lifecycle.js";
+import { type ValidDeploy, validateDeployRequest } from "./validate-deploy.js";
+
+export interface DeployServiceDeps {
+  store: Store;
+  auth: Authenticator;
+  log: Logger;
+  metrics: Metrics;
+}
+
+function checkScope(key: KeyRecord, request: ValidDeploy): void {
+  if (key.namespaces.length > 0 && !key.namespaces.includes(request.namespace)) {
+    throw permissionDenied(
+      `namespace "${request.namespace}" is not allowed for deploy key ${key.id} (allowed: ${key.namespaces.join(", ")})`,
+    );
+  }
+  if (key.workloads.length > 0 && !key.workloads.includes(request.workload)) {
+    throw permissionDenied(
+      `workload "${request.workload}" is not allowed for deploy key ${key.id} (allowed: ${key.workloads.join(", ")})`,
+    );
+  }
+}
+
+export class DeployService {
+  constructor(private readonly deps: DeployServiceDeps) {}
+
+  deploy = async (request: DeployRequest, ctx: CallContext): Promise<DeployResponse> => {
+    const caller = await this.deps.auth.caller(ctx.authorization);
+    if (caller.kind !== "key") {
+      throw permissionDenied("Deploy needs a deploy key (kdk_…): it decides the agent; admins use RollbackDeployment");
+    }
+    const valid = validateDeployRequest(request);
+    checkScope(caller.key, valid);
+    const now = new Date();
+    await this.deps.store.keys.updateKey(caller.key.id, { lastUsedAt: now });
+    const scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
+    const result = await this.submit(
+      newDeployment(newDeploymentId(), caller.key.agentId, caller.key.id, valid, now),
+      scope,
+    );
+    this.deps.log.info(
+      {
+        deploymentId: result.deployment.id,
+        agentId: result.deployment.agentId,
+        keyId: caller.key.id,
+        namespace: valid.namespace,
+        workload: valid.workload,
+        image: valid.image,
+        origin: valid.origin,
+        created: result.created,
+      },
+      "deploy accepted",
+    );
+    return result;
+  };
+
+  /** Stores a new deployment and queues its command (shared with RollbackDeployment). */
+  async submit(
+    initial: { deployment: Deployment; event: DeploymentEvent },
+    idempotencyScope?: string,
+  ): Promise<{ deployment: Deployment; created: boolean }> {
+    const { store } = this.deps;
+    const { deployment, created } = await store.deployments.createDeployment(
+      initial.deployment,
+      initial.event,
+      idempotencyScope,
+    );
+    // An idempotent retry of a still-queued deployment re-queues it: enqueue ignores a command id
+    // that is already queued, and this repairs a crash between storing and queueing.
+    if (created || deployment.state === initial.deployment.state) {
+      await store.queue.enqueue(deployment.agentId, {
+        id: deployment.id,
+        createdAt: deployment.createdAt,
+        payload: { $case: "deploy", value: deployCommandOf(deployment) },
+      });
+      await store.bus.publish({ type: "queued", agentId: deployment.agentId });
+    }
+    if (created) this.deps.metrics.deploymentsCreated.inc();
+    return { deployment, created };
+  }
+
+  private async readable(id: string, caller: Caller): Promise<Deployment> {
+    if (id === "") throw invalidArgument("id: required (the deployment id returned by Deploy)");
+    const deployment = await this.deps.store.deployments.getDeployment(id);
+    if (!deployment || (caller.kind === "key" && caller.key.agentId !== deployment.agentId)) {
+      throw notFound(`deployment ${id} not found`);
+    }
+    return deployment;
+  }
+
+  getDeployment = async (request: GetDeploymentRequest, ctx: CallContext): Promise<GetDeploymentResponse> => {
+    const caller = await this.deps.auth.caller(ctx.authorization);
+    const deployment = await this.readable(request.id, caller);
+    return { deployment, events: await this.deps.store.deployments.listEvents(deployment.id, 0) };
+  };
+
+  watchDeployment = (request: WatchDeploymentRequest, ctx: CallContext): AsyncIterable<WatchDeploymentResponse> =>
+    this.watch(request, ctx);
+
+  private async *watch(request: WatchDeploymentRequest, ctx: CallContext): AsyncGenerator<WatchDeploymentResponse> {
+    const caller = await this.deps.auth.caller(ctx.authorization);
+    const initial = await this.readable(request.id, caller);
+    const { store } = this.deps;
+    // Subscribe before reading the history so nothing falls between the two; dedupe by seq.
+    const live = new AsyncQueue<{ deployment: Deployment; event: DeploymentEvent }>(ctx.signal);
+    const subscription = await store.deployments.followFeed(undefined, (entry) => {
+      if (entry.deployment.id === initial.id) live.push(entry);
+    });
+    try {
+      let lastSeq = request.afterSeq;
+      // Read the record first: the history read next contains every event up to its state.
+      let current = (await store.deployments.getDeployment(initial.id)) ?? initial;
+      const history = await store.deployments.listEvents(initial.id, lastSeq);
+      for (const event of history) {
+        lastSeq = event.seq;
+        // Replayed events carry the deployment as it is now; only the events differ.
+        yield { event, deployment: current };
+      }
+      if (isFinal(current.state) && history.length === 0) {
+        // Resuming after the final event: nothing more will come.
+        return;
+      }
+      if (history.some((e) => isFinal(e.state))) return;
+      for await (const entry of live) {
+        if (entry.event.seq <= lastSeq) continue;
+        lastSeq = entry.event.seq;
+        current = entry.deployment;
+        yield entry;
+        if (isFinal(current.state)) return;
+      }
+    } finally {
+      subscription.close();
+      live.end();
+    }
+  }
+}

@@ -1,0 +1,20 @@
+// Identifiers: a type prefix, then base-36 text. Deployment and command ids start with the
+// creation time so that they sort by age (listing newest first relies on it).
+import { randomBytes } from "node:crypto";
+
+function randomBase36(bytes: number): string {
+  return BigInt(`0x${randomBytes(bytes).toString("hex")}`)
+    .toString(36)
+    .padStart(Math.ceil((bytes * 8) / Math.log2(36)), "0");
+}
+
+/** `prefix_` + 9 base-36 digits of milliseconds (sortable until year 5188) + randomness. */
+function timeOrdered(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomBase36(6)}`;
+}
+
+export const newAgentId = () => `agt_${randomBase36(8)}`;
+export const newKeyId = () => `key_${randomBase36(8)}`;
+export const newDeploymentId = () => timeOrdered("dep");
+export const newCommandId = () => timeOrdered("cmd");
+export const newConnectionId = () => `conn_${randomBase36(8)}`;

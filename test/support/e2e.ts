@@ -1,0 +1,50 @@
+// Shared steps of the end-to-end suites.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./action.js";
+import { waitFor } from "./kube.js";
+import type { Stack } from "./stack.js";
+
+/** Node 24 as GitHub's runner uses for `runs.using: node24` (official build from the npm registry). */
+export function node24(arch: "x64" | "arm64" = "x64"): string {
+  return execFileSync("bash", [join(repoRoot, "scripts", "node24.sh"), arch], { encoding: "utf8" }).trim();
+}
+
+export const githubEnv = (run: string) => ({
+  GITHUB_REPOSITORY: "acme/web",
+  GITHUB_SHA: "0123456789abcdef0123456789abcdef01234567",
+  GITHUB_REF: "refs/heads/main",
+  GITHUB_ACTOR: "octocat",
+  GITHUB_SERVER_URL: "https://github.com",
+  GITHUB_RUN_ID: run,
+  GITHUB_RUN_ATTEMPT: "1",
+  GITHUB_JOB: "deploy",
+  GITHUB_WORKFLOW: "Deploy",
+});
+
+interface AgentJson {
+  id: string;
+  connectionState?: string;
+  replicaId?: string;
+}
+
+export async function agentInfo(stack: Stack, id: string): Promise<AgentJson | undefined> {
+  const out = JSON.parse(await stack.cli(["agent", "list", "--json"])) as AgentJson[] | { agents: AgentJson[] };
+  const agents = Array.isArray(out) ? out : out.agents;
+  return agents.find((a) => a.id === id);
+}
+
+export async function waitConnected(stack: Stack, id: string, replicaId?: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const a = await agentInfo(stack, id);
+      return (
+        /CONNECTED$/i.test(a?.connectionState ?? "") &&
+        !/DISCONNECTED/i.test(a?.connectionState ?? "") &&
+        (replicaId === undefined || a?.replicaId === replicaId)
+      );
+    },
+    `agent ${id} to connect${replicaId ? ` to ${replicaId}` : ""}`,
+    timeoutMs,
+  );
+}
