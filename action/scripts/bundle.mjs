@@ -1,0 +1,45 @@
+// Bundles the action into one ESM file, action/dist/index.js, which is committed: runners do not npm install.
+//
+//   node scripts/bundle.mjs                      writes dist/index.js
+//   node scripts/bundle.mjs --outfile <path>     writes elsewhere (dist-fresh.test.ts compares the two)
+//
+// The output must be deterministic (same sources and lockfile → same bytes) and readable in diffs: no minifying,
+// paths relative to the repository root, legal comments collected at the end of the file.
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+
+const actionDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const repoRoot = resolve(actionDir, "..");
+
+const { values } = parseArgs({ options: { outfile: { type: "string" } } });
+const outfile = resolve(values.outfile ?? resolve(actionDir, "dist/index.js"));
+
+// @actions/core and grpc-js are CommonJS inside; in an ESM bundle their `require("net")` etc. need a real
+// `require`, or they throw "Dynamic require of "net" is not supported" at run time.
+const banner = [
+  "// K8sDeploy GitHub Action, bundled by action/scripts/bundle.mjs. Do not edit: run `npm run --workspace action bundle`.",
+  'import { createRequire as __k8sdeployCreateRequire } from "node:module";',
+  "const require = __k8sdeployCreateRequire(import.meta.url);",
+].join("\n");
+
+const result = await build({
+  absWorkingDir: repoRoot,
+  entryPoints: [resolve(actionDir, "src/index.ts")],
+  outfile,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  minify: false,
+  sourcemap: false,
+  legalComments: "eof",
+  charset: "utf8",
+  banner: { js: banner },
+  metafile: true,
+  logLevel: "warning",
+});
+
+const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
+console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`);

@@ -1,0 +1,210 @@
+// The action: read inputs, Deploy, follow the deployment to a final state, report (log, outputs, job summary).
+// `run` is the logic entrypoint (index.ts calls it; @github/local-action imports it).
+import * as core from "@actions/core";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import type { DeployRequest, DeployResponse } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
+import {
+  type Deployment,
+  type DeploymentEvent,
+  DeploymentState,
+  type Origin,
+} from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { connect, type DeployApi, describeGrpcError, isServiceError } from "./client.js";
+import {
+  describeUnfinished,
+  FollowError,
+  followDeployment,
+  isFinal,
+  QUEUE_GRACE_SECONDS,
+  stateName,
+} from "./follow.js";
+import { type ActionInputs, InputError, readInputs } from "./inputs.js";
+import { originFromEnv } from "./origin.js";
+import { addReport, failureReasonName, formatReplicas, formatTime, type Report } from "./summary.js";
+
+const DEPLOY_TRIES = 3;
+
+/** `[12:00:01] in_progress: 2 of 3 replicas updated` */
+export function progressLine(event: DeploymentEvent): string {
+  const text = event.message || formatReplicas(event.replicas);
+  const failure = event.failure && !text.includes(event.failure.message) ? ` (${event.failure.message})` : "";
+  return `[${formatTime(event.time ?? new Date())}] ${stateName(event.state)}${text ? `: ${text}` : ""}${failure}`;
+}
+
+/** Adds a hint to the errors a workflow author can fix. */
+function explain(error: unknown): string {
+  const text = describeGrpcError(error);
+  if (!isServiceError(error)) return text;
+  switch (error.code) {
+    case grpcStatus.UNAUTHENTICATED:
+      return `${text} (check the "key" input: the deploy key may be wrong, revoked, or for another orchestrator)`;
+    case grpcStatus.UNAVAILABLE:
+      if (/certificate|self[- ]signed|SSL|TLS|handshake/i.test(text)) {
+        return `${text} (the orchestrator's TLS certificate was not accepted: if a private CA signed it, set "ca-file")`;
+      }
+      return `${text} (check that "server" is right and the orchestrator is reachable from this runner)`;
+    default:
+      return text;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Deploy, retried on UNAVAILABLE when an idempotency key makes a retry safe. */
+async function deploy(api: DeployApi, request: DeployRequest): Promise<DeployResponse> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.deploy(request);
+    } catch (error) {
+      const retryable = isServiceError(error) && error.code === grpcStatus.UNAVAILABLE && request.idempotencyKey !== "";
+      if (!retryable || attempt >= DEPLOY_TRIES) throw error;
+      core.info(`Deploy: ${describeGrpcError(error)}; trying again (${attempt + 1} of ${DEPLOY_TRIES}).`);
+      await sleep(1000 * attempt);
+    }
+  }
+}
+
+function failureText(deployment: Deployment): string {
+  const failure = deployment.failure;
+  if (!failure) return deployment.message;
+  const reason = failureReasonName(failure.reason);
+  return `${reason ? `${reason}: ` : ""}${failure.message || deployment.message}`;
+}
+
+async function writeSummary(report: Report): Promise<void> {
+  try {
+    await addReport(core.summary.emptyBuffer(), report).write();
+  } catch (error) {
+    // No GITHUB_STEP_SUMMARY outside a runner; the log has everything.
+    core.debug(`Job summary not written: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function describeTarget(inputs: ActionInputs): string {
+  const containers = inputs.containers.length > 0 ? ` (containers: ${inputs.containers.join(", ")})` : "";
+  return `${inputs.kindName} ${inputs.namespace}/${inputs.workload}${containers}`;
+}
+
+/** Follows the deployment to a final state, logging each event; returns the failure text ("" on success). */
+async function follow(api: DeployApi, inputs: ActionInputs, initial: Deployment, report: Report): Promise<string> {
+  let followed: Awaited<ReturnType<typeof followDeployment>>;
+  try {
+    followed = await followDeployment({
+      api,
+      initial,
+      deadline: report.startedAt + (inputs.timeoutSeconds + QUEUE_GRACE_SECONDS) * 1000,
+      onEvent: (event, deployment) => {
+        report.events.push(event);
+        report.deployment = deployment;
+        core.info(progressLine(event));
+      },
+      onNotice: (message) => core.info(message),
+    });
+  } catch (error) {
+    if (error instanceof FollowError) report.deployment = error.deployment;
+    throw error instanceof FollowError ? error.error : error;
+  }
+
+  const deployment = followed.deployment;
+  report.deployment = deployment;
+  report.status = stateName(deployment.state);
+  if (deployment.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED) {
+    report.message = deployment.message;
+    return "";
+  }
+  if (isFinal(deployment.state)) {
+    report.message = failureText(deployment);
+    return `Deployment ${deployment.id} ${report.status}: ${report.message}`;
+  }
+  const failed = describeUnfinished(deployment, inputs.timeoutSeconds);
+  report.message = failed;
+  report.error = failed;
+  return failed;
+}
+
+export async function run(): Promise<void> {
+  // Mask the key before anything else can print it.
+  const key = core.getInput("key");
+  if (key !== "") core.setSecret(key);
+
+  let inputs: ActionInputs;
+  try {
+    inputs = readInputs((name) => core.getInput(name));
+  } catch (error) {
+    const message = error instanceof InputError ? error.message : `Cannot read the inputs: ${String(error)}`;
+    core.setOutput("message", message);
+    core.setFailed(message);
+    return;
+  }
+
+  const startedAt = Date.now();
+  const origin: Origin = originFromEnv();
+  const report: Report = {
+    namespace: inputs.namespace,
+    kindName: inputs.kindName,
+    workload: inputs.workload,
+    image: inputs.image,
+    containers: inputs.containers,
+    events: [],
+    status: "",
+    message: "",
+    waited: inputs.wait,
+    origin,
+    startedAt,
+    finishedAt: startedAt,
+  };
+  let failed = "";
+
+  let api: DeployApi | undefined;
+  try {
+    api = connect(inputs.server, inputs.key, inputs.ca ? { ca: inputs.ca } : {});
+    core.info(`Deploying ${inputs.image} to ${describeTarget(inputs)} through ${inputs.server.url}`);
+    const response = await deploy(api, {
+      namespace: inputs.namespace,
+      kind: inputs.kind,
+      workload: inputs.workload,
+      containers: inputs.containers,
+      image: inputs.image,
+      timeoutSeconds: inputs.timeoutSeconds,
+      rollbackOnFailure: inputs.rollbackOnFailure,
+      idempotencyKey: inputs.idempotencyKey,
+      origin,
+    });
+    const initial = response.deployment;
+    if (!initial) throw new Error("The server accepted the deployment but returned none");
+    report.deployment = initial;
+    report.status = stateName(initial.state);
+    report.message = initial.message;
+    core.setOutput("deployment-id", initial.id);
+    core.info(
+      response.created
+        ? `Deployment ${initial.id} created (${stateName(initial.state)}).`
+        : `Deployment ${initial.id} was already created by an earlier try of this step (same idempotency key); following it.`,
+    );
+
+    if (!inputs.wait) {
+      core.info(`[${formatTime(new Date())}] ${report.status}${initial.message ? `: ${initial.message}` : ""}`);
+      core.info("Not waiting for the rollout (wait: false).");
+    } else {
+      failed = await follow(api, inputs, initial, report);
+    }
+  } catch (error) {
+    failed = explain(error);
+    report.error = failed;
+    report.message = failed;
+    if (report.deployment) report.status = stateName(report.deployment.state);
+  } finally {
+    api?.close();
+  }
+
+  report.finishedAt = Date.now();
+  if (report.status) core.setOutput("status", report.status);
+  core.setOutput("message", report.message);
+  await writeSummary(report);
+  if (failed) core.setFailed(failed);
+  else if (report.waited && report.deployment) {
+    core.info(`Deployment ${report.deployment.id} succeeded.`);
+  }
+}
