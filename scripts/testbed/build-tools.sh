@@ -112,6 +112,11 @@ go_install() { # name module version out [ldflags]
 
 main() {
   mkdir -p "$CACHE_ROOT"
+  # One build at a time per cache (a second caller waits, then finds the binaries built).
+  if command -v flock >/dev/null; then
+    exec 8>"$CACHE_ROOT/.build.lock"
+    flock -n 8 || { log "waiting for another build-tools.sh to finish"; flock 8; }
+  fi
   local start=$SECONDS
   # K8SDEPLOY_TESTBED_ONLY=grpcurl builds (and prints) only grpcurl: an external cluster needs no
   # control-plane binaries.

@@ -95,7 +95,7 @@ start() {
   local name=$1; shift
   rm -f "$PIDS/$name.pid"
   printf '\n===== %(%Y-%m-%d %H:%M:%S)T starting: %s\n' -1 "$*" >>"$LOGS/$name.log"
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
   local i
   for i in $(seq 50); do [[ -s "$PIDS/$name.pid" ]] && return 0; sleep 0.1; done
   die "$name did not start (see $LOGS/$name.log)"
@@ -320,10 +320,13 @@ start_kube-apiserver() {
     --profiling=false
 }
 
+# kube-controller-manager and kube-scheduler get no --authentication/--authorization-kubeconfig:
+# their serving endpoints then allow only the always-allowed paths (/healthz, /readyz, /livez),
+# which is all the test bed uses; delegating would make them poll for a request-header CA bundle
+# that this apiserver does not have, and log an error every few seconds.
 start_kube-controller-manager() {
   start kube-controller-manager kube-controller-manager \
     --kubeconfig "$STATE/admin.kubeconfig" \
-    --authentication-kubeconfig "$STATE/admin.kubeconfig" --authorization-kubeconfig "$STATE/admin.kubeconfig" \
     --leader-elect=false --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --cert-dir "$CERTS/kcm-generated" \
     --service-account-private-key-file "$CERTS/sa.key" --root-ca-file "$CERTS/ca.crt" \
@@ -335,7 +338,6 @@ start_kube-controller-manager() {
 start_kube-scheduler() {
   start kube-scheduler kube-scheduler \
     --kubeconfig "$STATE/admin.kubeconfig" \
-    --authentication-kubeconfig "$STATE/admin.kubeconfig" --authorization-kubeconfig "$STATE/admin.kubeconfig" \
     --leader-elect=false --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" \
     --cert-dir "$CERTS/scheduler-generated" \
     --profiling=false
@@ -514,44 +516,64 @@ cmd_status() {
   return "$bad"
 }
 
-cmd_down() {
-  if [[ ! -d "$STATE" ]]; then log "nothing to stop ($STATE does not exist)"; return 0; fi
-  [[ -f "$MARKER" ]] || die "$STATE is not a test bed state directory (no $MARKER); not touching it"
-  load_state || true
-  REDIS_PORT=${REDIS_PORT:-}
-  # Every recorded pid, last started first.
-  local names=() pids=() name pid i
-  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd redis; do
+# stop_group NAME...: SIGTERM the recorded pids of NAMEs, SIGKILL whatever is left after 10 s,
+# and fail if any survives. Counts stopped processes in STOPPED.
+stop_group() {
+  local names=() pids=() name pid i left deadline=$((SECONDS + 10))
+  for name in "$@"; do
     pid=$(pid_of "$name" || true)
     if [[ -n "$pid" ]] && pid_is_ours "$name" "$pid"; then names+=("$name"); pids+=("$pid"); fi
   done
+  ((${#pids[@]})) || return 0
   for i in "${!pids[@]}"; do
     log "stopping ${names[$i]} (pid ${pids[$i]})"
     kill -TERM "${pids[$i]}" 2>/dev/null || true
   done
-  local deadline=$((SECONDS + 10)) left
   while :; do
     left=()
-    for i in "${!pids[@]}"; do pid_is_ours "${names[$i]}" "${pids[$i]}" && left+=("$i"); done
+    for i in "${!pids[@]}"; do if pid_is_ours "${names[$i]}" "${pids[$i]}"; then left+=("$i"); fi; done
     ((${#left[@]} == 0)) && break
     if ((SECONDS >= deadline)); then
       for i in "${left[@]}"; do log "killing ${names[$i]} (pid ${pids[$i]})"; kill -KILL "${pids[$i]}" 2>/dev/null || true; done
       sleep 1
       for i in "${left[@]}"; do
-        pid_is_ours "${names[$i]}" "${pids[$i]}" && die "${names[$i]} (pid ${pids[$i]}) survived SIGKILL; state left in $STATE"
+        if pid_is_ours "${names[$i]}" "${pids[$i]}"; then die "${names[$i]} (pid ${pids[$i]}) survived SIGKILL; state left in $STATE"; fi
       done
       break
     fi
     sleep 0.2
   done
+  STOPPED=$((STOPPED + ${#pids[@]}))
+}
+
+cmd_down() {
+  if [[ ! -d "$STATE" ]]; then log "nothing to stop ($STATE does not exist)"; return 0; fi
+  [[ -f "$MARKER" ]] || die "$STATE is not a test bed state directory (no $MARKER); not touching it"
+  load_state || true
+  REDIS_PORT=${REDIS_PORT:-}
+  STOPPED=0
+  # Clients first, then the apiserver (it shuts down in ~2 s while etcd is still there, but hangs
+  # when etcd goes first), then the stores.
+  stop_group kwok kube-scheduler kube-controller-manager
+  stop_group kube-apiserver
+  stop_group etcd redis
   rm -rf "$STATE"
-  log "stopped ${#pids[@]} process(es), removed $STATE"
+  log "stopped $STOPPED process(es), removed $STATE"
+}
+
+# up and down take a lock (a file beside the state dir, since down removes the dir) so that two
+# of them cannot race; fd 9 is closed for the processes they start.
+lock() {
+  command -v flock >/dev/null || return 0
+  mkdir -p "$(dirname "$STATE")"
+  exec 9>"$STATE.lock"
+  flock -w 3600 9 || die "another testbed.sh up/down holds $STATE.lock"
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) lock; cmd_up ;;
   env) cmd_env ;;
   status) cmd_status ;;
-  down) cmd_down ;;
+  down) lock; cmd_down ;;
   *) echo "usage: $(basename "$0") up|env|status|down" >&2; exit 2 ;;
 esac
