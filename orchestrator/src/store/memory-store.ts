@@ -19,6 +19,15 @@ import type {
 
 const FEED_LIMIT = 10_000;
 
+/** A listener's failure is its own: it must not fail the writer or starve other listeners. */
+function isolate(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // ignored, as in the Redis store (which logs it)
+  }
+}
+
 class MemoryQueue implements CommandQueue {
   private readonly queues = new Map<string, Map<string, { command: Command; consumer?: string; deliveries: number }>>();
 
@@ -157,9 +166,11 @@ export class MemoryStore implements Store {
     ): Promise<Subscription> => {
       if (afterCursor !== undefined) {
         const after = Number(afterCursor);
-        for (const entry of this.feed) if (Number(entry.cursor) > after) listener(structuredClone(entry));
+        for (const entry of this.feed) {
+          if (Number(entry.cursor) > after) isolate(() => listener(structuredClone(entry)));
+        }
       }
-      const handler = (entry: FeedEntry) => listener(structuredClone(entry));
+      const handler = (entry: FeedEntry) => isolate(() => listener(structuredClone(entry)));
       this.emitter.on("feed", handler);
       return { close: () => this.emitter.off("feed", handler) };
     },
@@ -170,8 +181,9 @@ export class MemoryStore implements Store {
       this.emitter.emit("bus", message);
     },
     subscribe: async (listener: (message: BusMessage) => void): Promise<Subscription> => {
-      this.emitter.on("bus", listener);
-      return { close: () => this.emitter.off("bus", listener) };
+      const handler = (message: BusMessage) => isolate(() => listener(message));
+      this.emitter.on("bus", handler);
+      return { close: () => this.emitter.off("bus", handler) };
     },
   };
 

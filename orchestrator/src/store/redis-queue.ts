@@ -1,0 +1,141 @@
+// Durable per-agent command queues: one Redis Stream per agent read through one consumer group
+// shared by all replicas, plus a hash command id → stream entry id of the unacknowledged
+// commands (deduplicates enqueues, lets ack find the entry). Both keys of an agent share the
+// `{agentId}` hash tag so the scripts below touch a single slot.
+import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { RedisClient, StoreLog } from "./redis-client.js";
+import { errorMessage } from "./redis-client.js";
+import { decodeCommand, encodeCommand } from "./redis-codec.js";
+import { QUEUE_GROUP, type RedisKeys } from "./redis-keys.js";
+import { LuaScript } from "./redis-script.js";
+import type { CommandQueue, QueueEntry } from "./store.js";
+
+/** KEYS: queue, inflight. ARGV: command id, base64 command. Returns 1 if added, 0 if already queued. */
+const enqueueScript = new LuaScript(`
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local entry = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'cmd', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], entry)
+return 1
+`);
+
+/**
+ * KEYS: queue. ARGV: group, consumer, includePending (1/0), count.
+ * With includePending, first claims every pending entry (any consumer, min idle 0), then reads
+ * new entries (never blocking). Returns {entry id, fields, delivery count} per entry.
+ */
+const takeScript = new LuaScript(`
+local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local taken = {}
+if ARGV[3] == '1' then
+  local start = '0-0'
+  repeat
+    local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, 0, start, 'COUNT', count - #taken)
+    for _, entry in ipairs(claimed[2]) do
+      if entry then taken[#taken + 1] = entry end
+    end
+    start = claimed[1]
+  until start == '0-0' or #taken >= count
+end
+if #taken < count then
+  local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #taken, 'STREAMS', KEYS[1], '>')
+  if read then
+    for _, entry in ipairs(read[1][2]) do taken[#taken + 1] = entry end
+  end
+end
+local result = {}
+for i, entry in ipairs(taken) do
+  local pending = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
+  local deliveries = 1
+  if pending[1] then deliveries = pending[1][4] end
+  result[i] = {entry[1], entry[2], deliveries}
+end
+return result
+`);
+
+/** KEYS: queue, inflight. ARGV: group, command id. Returns 1 if removed, 0 if unknown. */
+const ackScript = new LuaScript(`
+local entry = redis.call('HGET', KEYS[2], ARGV[2])
+if not entry then return 0 end
+redis.pcall('XACK', KEYS[1], ARGV[1], entry)
+redis.call('XDEL', KEYS[1], entry)
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+`);
+
+type TakenEntry = [entryId: string, fields: string[], deliveryCount: number];
+
+export class RedisQueue implements CommandQueue {
+  /** Queues whose consumer group this instance created or found. */
+  private readonly groups = new Set<string>();
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly log: StoreLog,
+  ) {}
+
+  async enqueue(agentId: string, command: Command): Promise<void> {
+    await enqueueScript.run(
+      this.client,
+      [this.keys.queue(agentId), this.keys.inflight(agentId)],
+      [command.id, encodeCommand(command)],
+    );
+  }
+
+  async take(agentId: string, consumer: string, options: { includePending: boolean; count: number }) {
+    const count = Math.floor(options.count);
+    if (!(count > 0)) return [];
+    const queue = this.keys.queue(agentId);
+    const args = [QUEUE_GROUP, consumer, options.includePending ? "1" : "0", String(count)];
+    let reply: unknown;
+    try {
+      await this.ensureGroup(queue);
+      reply = await takeScript.run(this.client, [queue], args);
+    } catch (err) {
+      // The group vanished (stream deleted, Redis restarted without persistence): recreate once.
+      if (!errorMessage(err).includes("NOGROUP")) throw err;
+      this.groups.delete(queue);
+      await this.ensureGroup(queue);
+      reply = await takeScript.run(this.client, [queue], args);
+    }
+    const out: QueueEntry[] = [];
+    for (const [entryId, fields, deliveryCount] of reply as TakenEntry[]) {
+      let command: Command;
+      try {
+        const payload = fieldValue(fields, "cmd");
+        if (payload === undefined) throw new Error("entry has no cmd field");
+        command = decodeCommand(payload);
+      } catch (err) {
+        // Left pending: visible to an operator, never handed to the agent.
+        this.log.warn({ agentId, entryId, err: errorMessage(err) }, "skipping undecodable queue entry");
+        continue;
+      }
+      out.push({ command, deliveries: Math.max(0, Number(deliveryCount) - 1) });
+    }
+    return out;
+  }
+
+  async ack(agentId: string, commandId: string): Promise<void> {
+    await ackScript.run(this.client, [this.keys.queue(agentId), this.keys.inflight(agentId)], [QUEUE_GROUP, commandId]);
+  }
+
+  async pendingCount(agentId: string): Promise<number> {
+    return await this.client.hLen(this.keys.inflight(agentId));
+  }
+
+  private async ensureGroup(queue: string): Promise<void> {
+    if (this.groups.has(queue)) return;
+    try {
+      // Start at 0: entries added before the group existed are delivered too.
+      await this.client.xGroupCreate(queue, QUEUE_GROUP, "0", { MKSTREAM: true });
+    } catch (err) {
+      if (!errorMessage(err).includes("BUSYGROUP")) throw err;
+    }
+    this.groups.add(queue);
+  }
+}
+
+function fieldValue(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
