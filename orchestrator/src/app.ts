@@ -10,7 +10,9 @@ import { DeployService } from "./deploy/deploy-service.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
+import { connectHandler } from "./rpc/connect-adapter.js";
 import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
+import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
@@ -20,6 +22,8 @@ export type { GrpcService };
 export interface App {
   readonly store: Store;
   readonly grpcServices: GrpcService[];
+  /** Mounted on the HTTP port: DeployService and AdminService over Connect. */
+  readonly httpHandlers: HttpHandler[];
   readonly deploy: DeployService;
   readonly admin: ReturnType<typeof adminHandlers>;
   readonly metrics: Metrics;
@@ -63,9 +67,23 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await hub.start();
   await describe.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  const services = grpcServices(log, hub, deploy, admin);
+  const [, deployService, adminService] = services;
+  if (!deployService || !adminService) throw new Error("gRPC services missing");
+  const deployHandlers = {
+    deploy: deploy.deploy,
+    getDeployment: deploy.getDeployment,
+    watchDeployment: deploy.watchDeployment,
+  };
   return {
     store,
-    grpcServices: grpcServices(log, hub, deploy, admin),
+    grpcServices: services,
+    httpHandlers: [
+      connectHandler(log, {
+        deploy: { service: deployService, handlers: deployHandlers as never },
+        admin: { service: adminService, handlers: admin as never },
+      }),
+    ],
     deploy,
     admin,
     metrics,

@@ -1,0 +1,98 @@
+// `k8sdeploy agent create|list|revoke|rotate`
+import { Agent } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
+import type { Command } from "commander";
+import { connectionStateName, formatTime, integerIn, printFields, printJson, printTable, warn } from "./output.js";
+import { withAdmin } from "./run.js";
+
+const TOKEN_ONCE = "the token is shown only this once: store it now (e.g. as the agent's Secret)";
+
+export function agentState(agent: Agent): string {
+  return agent.revokedAt ? "revoked" : connectionStateName(agent.connectionState);
+}
+
+export function registerAgentCommands(program: Command): void {
+  const agent = program.command("agent").description("manage agents (AdminService)");
+
+  agent
+    .command("create")
+    .description("register an agent and print its token (shown once)")
+    .requiredOption("--name <name>", "display name, 1..63 characters")
+    .option("--json", "print {id, token} as JSON")
+    .action((opts: { name: string; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.createAgent({ name: opts.name });
+        const id = res.agent?.id ?? "";
+        if (opts.json) {
+          printJson({ id, token: res.token });
+          return;
+        }
+        printFields([
+          ["ID", id],
+          ["NAME", res.agent?.name ?? opts.name],
+          ["TOKEN", res.token],
+        ]);
+        warn(TOKEN_ONCE);
+      }),
+    );
+
+  agent
+    .command("list")
+    .description("list agents with their connection state")
+    .option("--include-revoked", "also list revoked agents")
+    .option("--json", "print a JSON array")
+    .action((opts: { includeRevoked?: boolean; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.listAgents({ includeRevoked: opts.includeRevoked ?? false });
+        if (opts.json) {
+          printJson(res.agents.map((a) => Agent.toJSON(a)));
+          return;
+        }
+        printTable(
+          ["ID", "NAME", "STATE", "LAST SEEN", "VERSION", "REPLICA"],
+          res.agents.map((a) => [
+            a.id,
+            a.name,
+            agentState(a),
+            formatTime(a.lastSeenAt),
+            a.version || "-",
+            a.replicaId || "-",
+          ]),
+        );
+      }),
+    );
+
+  agent
+    .command("revoke")
+    .description("revoke an agent: its tokens and deploy keys stop working, its stream is closed")
+    .argument("<id>", "agent id (agt_…)")
+    .option("--json", "print the agent as JSON")
+    .action((id: string, opts: { json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.revokeAgent({ id });
+        if (opts.json) printJson(res.agent ? Agent.toJSON(res.agent) : { id });
+        else process.stdout.write(`revoked agent ${res.agent?.id ?? id}\n`);
+      }),
+    );
+
+  agent
+    .command("rotate")
+    .description("issue a new agent token (shown once); the old one keeps working for --grace seconds")
+    .argument("<id>", "agent id (agt_…)")
+    .option("--grace <seconds>", "how long the previous token keeps working, 0..86400", integerIn(0, 86400), 0)
+    .option("--json", "print {id, token} as JSON")
+    .action((id: string, opts: { grace: number; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.rotateAgentToken({ id, previousTokenGraceSeconds: opts.grace });
+        if (opts.json) {
+          printJson({ id: res.agent?.id ?? id, token: res.token });
+          return;
+        }
+        printFields([
+          ["ID", res.agent?.id ?? id],
+          ["TOKEN", res.token],
+          ["OLD TOKEN", opts.grace > 0 ? `valid for ${opts.grace} more seconds` : "revoked"],
+        ]);
+        warn(TOKEN_ONCE);
+      }),
+    );
+}

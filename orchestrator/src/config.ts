@@ -1,0 +1,498 @@
+// The one place the orchestrator's configuration is read and validated. Everything comes from
+// K8SDEPLOY_* environment variables; `configTable` documents them (orchestrator/CONFIG.md is
+// generated from it, and config.test.ts checks that the two agree).
+//
+// An empty value counts as unset (manifests often carry `value: ""`).
+import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import { hostname } from "node:os";
+import * as path from "node:path";
+import { z } from "zod";
+
+/** Thrown by loadConfig. The message names every offending variable and what is wrong with it. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.variable}: ${i.message}`).join("\n"));
+  }
+}
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface TlsFiles {
+  /** Absolute path of the PEM certificate (chain). */
+  certFile: string;
+  /** Absolute path of the PEM private key. */
+  keyFile: string;
+}
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export const logLevels: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Where the admin token came from. Never log the token; log the path when it is a file. */
+export type AdminTokenSource =
+  | { kind: "env" }
+  | {
+      kind: "file";
+      /** Absolute path of `<dataDir>/admin-token`. */
+      path: string;
+      /** True when this load generated the file. */
+      created: boolean;
+      /** Permission bits of the file (0o600 when we created it). */
+      mode: number;
+    };
+
+export interface Config {
+  grpcListen: ListenAddress;
+  httpListen: ListenAddress;
+  /** redis:// or rediss:// URL; undefined selects the in-memory store. May contain a password. */
+  redisUrl: string | undefined;
+  /** Always set: from K8SDEPLOY_ADMIN_TOKEN or `<dataDir>/admin-token` (generated if missing). */
+  adminToken: string;
+  adminTokenSource: AdminTokenSource;
+  /** Absolute path. */
+  dataDir: string;
+  /** Both files exist, parse, and the key matches the certificate; undefined means plaintext. */
+  tls: TlsFiles | undefined;
+  replicaId: string;
+  logLevel: LogLevel;
+  /** Interval of the server's keepalive pings. */
+  keepaliveSeconds: number;
+  /** Minimum ping interval clients should use (see grpc-server.ts: grpc-js does not enforce it). */
+  keepaliveMinSeconds: number;
+  /** 0 means unlimited. */
+  maxConnectionAgeSeconds: number;
+  maxConnectionAgeGraceSeconds: number;
+  describeTimeoutSeconds: number;
+  /** Normalised origins (`scheme://host[:port]`), or `["*"]`. Empty: no cross-origin access. */
+  corsOrigins: string[];
+  shutdownGraceSeconds: number;
+}
+
+export interface ConfigTableRow {
+  variable: string;
+  default: string;
+  description: string;
+}
+
+/** Every variable the orchestrator reads, in the order the docs list them. */
+export const configTable: readonly ConfigTableRow[] = [
+  {
+    variable: "K8SDEPLOY_GRPC_LISTEN",
+    default: "0.0.0.0:50051",
+    description:
+      "`host:port` of the gRPC server (agents, deploy and admin APIs). IPv6 as `[::]:50051`. Port 0 picks a free port.",
+  },
+  {
+    variable: "K8SDEPLOY_HTTP_LISTEN",
+    default: "0.0.0.0:8080",
+    description: "`host:port` of the HTTP server (`/healthz`, `/readyz`, `/metrics`, web app).",
+  },
+  {
+    variable: "K8SDEPLOY_REDIS_URL",
+    default: "(unset: in-memory store)",
+    description:
+      "`redis://` or `rediss://` URL of the Redis that stores agents, keys, queues and deployments. Needed for durability and for more than one replica.",
+  },
+  {
+    variable: "K8SDEPLOY_ADMIN_TOKEN",
+    default: "(generated)",
+    description:
+      "Admin API token, at least 24 printable characters. When unset, a random token is generated once and kept in `<K8SDEPLOY_DATA_DIR>/admin-token` (mode 0600); only that path is logged.",
+  },
+  {
+    variable: "K8SDEPLOY_DATA_DIR",
+    default: "`.k8sdeploy` (under the working directory)",
+    description: "Directory for local state (the generated admin token).",
+  },
+  {
+    variable: "K8SDEPLOY_TLS_CERT_FILE",
+    default: "(unset: plaintext)",
+    description:
+      "PEM certificate (chain) for the gRPC server. Set together with K8SDEPLOY_TLS_KEY_FILE; both are checked when the server starts.",
+  },
+  {
+    variable: "K8SDEPLOY_TLS_KEY_FILE",
+    default: "(unset: plaintext)",
+    description: "PEM private key matching K8SDEPLOY_TLS_CERT_FILE.",
+  },
+  {
+    variable: "K8SDEPLOY_REPLICA_ID",
+    default: "`<hostname>-<6 random hex>`",
+    description: "Name of this replica (letters, digits, `.`, `_`, `-`; at most 128). Must be unique among replicas.",
+  },
+  {
+    variable: "K8SDEPLOY_LOG_LEVEL",
+    default: "info",
+    description: "One of fatal, error, warn, info, debug, trace, silent. Logs are JSON lines on stderr.",
+  },
+  {
+    variable: "K8SDEPLOY_KEEPALIVE_SECONDS",
+    default: "30",
+    description:
+      "Interval of the server's HTTP/2 keepalive pings, 10..55: below the usual 60 s idle cut of load balancers.",
+  },
+  {
+    variable: "K8SDEPLOY_KEEPALIVE_MIN_SECONDS",
+    default: "20",
+    description:
+      "Minimum client ping interval the server permits, 1..3600. Passed to grpc-js, which (1.14) does not enforce it: clients must keep to it.",
+  },
+  {
+    variable: "K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS",
+    default: "1800",
+    description:
+      "Connections older than this (±10 %) get a GOAWAY so clients reconnect and spread over replicas. 0 = unlimited, else at least 60.",
+  },
+  {
+    variable: "K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS",
+    default: "30",
+    description: "How long calls may continue after that GOAWAY before the connection is closed, 0..3600.",
+  },
+  {
+    variable: "K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS",
+    default: "10",
+    description: "How long live cluster queries through an agent (namespaces, workloads) may take, 1..120.",
+  },
+  {
+    variable: "K8SDEPLOY_CORS_ORIGINS",
+    default: "(empty)",
+    description:
+      "Comma-separated origins (`https://host[:port]`) allowed to call the HTTP APIs from a browser, or `*`. Empty: same origin only.",
+  },
+  {
+    variable: "K8SDEPLOY_SHUTDOWN_GRACE_SECONDS",
+    default: "10",
+    description: "On SIGTERM/SIGINT, how long open calls may finish before connections are closed, 0..3600.",
+  },
+];
+
+/** configTable as markdown (orchestrator/CONFIG.md), with the table padded the way biome formats it. */
+export function configMarkdown(): string {
+  const cell = (s: string) => s.replaceAll("|", "\\|");
+  const rows = [
+    ["Variable", "Default", "Description"],
+    ...configTable.map((r) => [`\`${r.variable}\``, cell(r.default), cell(r.description)]),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(3, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  return [
+    "# Orchestrator configuration",
+    "",
+    "<!-- Generated from `configTable` in orchestrator/src/config.ts; config.test.ts checks it. -->",
+    "",
+    "The orchestrator (`k8sdeploy serve`) reads only these environment variables. An empty value counts as unset.",
+    "Invalid values stop it at start with a message naming the variable.",
+    "",
+    line(rows[0] ?? []),
+    line(widths.map((w) => "-".repeat(w))),
+    ...rows.slice(1).map(line),
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field parsers. Each reports its own problem; the variable name is added from the issue path.
+
+/** The part of zod's refinement context the parsers use. */
+interface Ctx {
+  addIssue(issue: { code: "custom"; message: string }): void;
+}
+
+function blank(raw: string | undefined): raw is undefined {
+  return raw === undefined || raw.trim() === "";
+}
+
+function fail(ctx: Ctx, message: string): never {
+  ctx.addIssue({ code: "custom", message });
+  return z.NEVER;
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+/** Parses `host:port` / `[v6]:port`. Exported for the CLI and tests. */
+export function parseListen(raw: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** `host:port` for display and dialing (brackets IPv6 hosts). */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const envString = z.string().optional();
+
+const listen = (def: string) =>
+  envString.transform((raw, ctx): ListenAddress => {
+    const value = blank(raw) ? def : raw;
+    return parseListen(value) ?? fail(ctx, `${q(value)} is not host:port (e.g. 0.0.0.0:50051 or [::]:50051)`);
+  });
+
+const integer = (def: number, min: number, max: number, rule?: (n: number) => string | undefined) =>
+  envString.transform((raw, ctx): number => {
+    if (blank(raw)) return def;
+    const v = raw.trim();
+    if (!/^\d+$/.test(v)) return fail(ctx, `${q(raw)} is not a whole number of seconds`);
+    const n = Number(v);
+    const custom = rule?.(n);
+    if (custom) return fail(ctx, custom);
+    if (n < min || n > max) return fail(ctx, `${n} is out of range ${min}..${max}`);
+    return n;
+  });
+
+// setTimeout cannot wait longer than 2^31-1 ms.
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+const redisUrl = envString.transform((raw, ctx): string | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    // Never echo the value: it may hold a password.
+    return fail(ctx, "is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://…)");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    return fail(ctx, `scheme ${q(url.protocol)} is not redis: or rediss:`);
+  }
+  if (!url.hostname) return fail(ctx, "has no host");
+  if (url.pathname && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname)) {
+    return fail(ctx, `path ${q(url.pathname)} is not a database number`);
+  }
+  return v;
+});
+
+const ADMIN_TOKEN_MIN = 24;
+
+/** Why a token is unacceptable, or undefined. Never includes the token. */
+function adminTokenProblem(token: string): string | undefined {
+  if (token.length < ADMIN_TOKEN_MIN) return `must be at least ${ADMIN_TOKEN_MIN} characters (has ${token.length})`;
+  if (token.length > 4096) return "must be at most 4096 characters";
+  if (!/^[\x21-\x7e]+$/.test(token)) return "must be printable ASCII without spaces";
+  return undefined;
+}
+
+const adminToken = envString.transform((raw, ctx): string | undefined => {
+  if (blank(raw)) return undefined;
+  const problem = adminTokenProblem(raw.trim());
+  return problem ? fail(ctx, problem) : raw.trim();
+});
+
+const optionalPath = envString.transform((raw) => (blank(raw) ? undefined : path.resolve(raw.trim())));
+
+const replicaId = envString.transform((raw, ctx): string => {
+  if (blank(raw)) return `${hostname() || "orchestrator"}-${randomBytes(3).toString("hex")}`;
+  const v = raw.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(v)) {
+    return fail(ctx, `${q(raw)} must be 1..128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return v;
+});
+
+const logLevel = envString.transform((raw, ctx): LogLevel => {
+  if (blank(raw)) return "info";
+  const v = raw.trim().toLowerCase();
+  return (logLevels as readonly string[]).includes(v)
+    ? (v as LogLevel)
+    : fail(ctx, `${q(raw)} is not one of ${logLevels.join(", ")}`);
+});
+
+const corsOrigins = envString.transform((raw, ctx): string[] => {
+  if (blank(raw)) return [];
+  const items = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (items.includes("*")) {
+    return items.length === 1 ? ["*"] : fail(ctx, "`*` cannot be combined with other origins");
+  }
+  const out: string[] = [];
+  for (const item of items) {
+    let url: URL | undefined;
+    try {
+      url = new URL(item);
+    } catch {
+      url = undefined;
+    }
+    const origin = url && (url.protocol === "http:" || url.protocol === "https:") ? url.origin : undefined;
+    if (!origin || origin.toLowerCase() !== item.replace(/\/$/, "").toLowerCase()) {
+      return fail(ctx, `${q(item)} is not an origin like https://example.com or http://localhost:5173`);
+    }
+    if (!out.includes(origin)) out.push(origin);
+  }
+  return out;
+});
+
+const envShape = {
+  K8SDEPLOY_GRPC_LISTEN: listen("0.0.0.0:50051"),
+  K8SDEPLOY_HTTP_LISTEN: listen("0.0.0.0:8080"),
+  K8SDEPLOY_REDIS_URL: redisUrl,
+  K8SDEPLOY_ADMIN_TOKEN: adminToken,
+  K8SDEPLOY_DATA_DIR: envString.transform((raw) => path.resolve(blank(raw) ? ".k8sdeploy" : raw.trim())),
+  K8SDEPLOY_TLS_CERT_FILE: optionalPath,
+  K8SDEPLOY_TLS_KEY_FILE: optionalPath,
+  K8SDEPLOY_REPLICA_ID: replicaId,
+  K8SDEPLOY_LOG_LEVEL: logLevel,
+  K8SDEPLOY_KEEPALIVE_SECONDS: integer(30, 10, 55),
+  K8SDEPLOY_KEEPALIVE_MIN_SECONDS: integer(20, 1, 3600),
+  K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS: integer(1800, 0, MAX_TIMER_SECONDS, (n) =>
+    n !== 0 && n < 60 ? `${n} must be 0 (unlimited) or at least 60` : undefined,
+  ),
+  K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS: integer(30, 0, 3600),
+  K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS: integer(10, 1, 120),
+  K8SDEPLOY_CORS_ORIGINS: corsOrigins,
+  K8SDEPLOY_SHUTDOWN_GRACE_SECONDS: integer(10, 0, 3600),
+};
+
+/** The variables loadConfig reads (configTable must list exactly these). */
+export const configVariables: readonly string[] = Object.keys(envShape);
+
+const envSchema = z.object(envShape).superRefine((env, ctx) => {
+  const cert = env.K8SDEPLOY_TLS_CERT_FILE;
+  const key = env.K8SDEPLOY_TLS_KEY_FILE;
+  const issue = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
+  if ((cert === undefined) !== (key === undefined)) {
+    const [missing, present] = cert
+      ? ["K8SDEPLOY_TLS_KEY_FILE", "K8SDEPLOY_TLS_CERT_FILE"]
+      : ["K8SDEPLOY_TLS_CERT_FILE", "K8SDEPLOY_TLS_KEY_FILE"];
+    issue(missing, `must be set when ${present} is set (both or neither)`);
+    return;
+  }
+  if (!cert || !key) return;
+  const certPem = readPem("K8SDEPLOY_TLS_CERT_FILE", cert, issue);
+  const keyPem = readPem("K8SDEPLOY_TLS_KEY_FILE", key, issue);
+  let x509: X509Certificate | undefined;
+  if (certPem !== undefined) {
+    try {
+      x509 = new X509Certificate(certPem);
+    } catch (e) {
+      issue("K8SDEPLOY_TLS_CERT_FILE", `${q(cert)} is not a PEM certificate (${errText(e)})`);
+    }
+  }
+  if (keyPem !== undefined) {
+    try {
+      const privateKey = createPrivateKey(keyPem);
+      if (x509 && !x509.checkPrivateKey(privateKey)) {
+        issue("K8SDEPLOY_TLS_KEY_FILE", `${q(key)} does not match the certificate in K8SDEPLOY_TLS_CERT_FILE`);
+      }
+    } catch (e) {
+      issue("K8SDEPLOY_TLS_KEY_FILE", `${q(key)} is not a PEM private key (${errText(e)})`);
+    }
+  }
+});
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ?? err?.message ?? String(e);
+}
+
+function readPem(
+  variable: string,
+  file: string,
+  issue: (variable: string, message: string) => void,
+): string | undefined {
+  try {
+    if (!fs.statSync(file).isFile()) {
+      issue(variable, `${q(file)} is not a file`);
+      return undefined;
+    }
+    return fs.readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    issue(variable, code === "ENOENT" ? `${q(file)} does not exist` : `${q(file)} cannot be read (${errText(e)})`);
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Name of the generated admin token file inside the data directory. */
+export const ADMIN_TOKEN_FILE = "admin-token";
+
+/**
+ * Reads and validates the configuration. Throws ConfigError naming each bad variable.
+ *
+ * Side effect: when K8SDEPLOY_ADMIN_TOKEN is unset, reuses `<dataDir>/admin-token` or creates it
+ * (directory mode 0700, file mode 0600) with a fresh random token.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? "K8SDEPLOY_*"), message: i.message })),
+    );
+  }
+  const e = parsed.data;
+  const cert = e.K8SDEPLOY_TLS_CERT_FILE;
+  const key = e.K8SDEPLOY_TLS_KEY_FILE;
+  const token = e.K8SDEPLOY_ADMIN_TOKEN
+    ? { adminToken: e.K8SDEPLOY_ADMIN_TOKEN, adminTokenSource: { kind: "env" } as const }
+    : adminTokenFromFile(e.K8SDEPLOY_DATA_DIR);
+  return {
+    grpcListen: e.K8SDEPLOY_GRPC_LISTEN,
+    httpListen: e.K8SDEPLOY_HTTP_LISTEN,
+    redisUrl: e.K8SDEPLOY_REDIS_URL,
+    ...token,
+    dataDir: e.K8SDEPLOY_DATA_DIR,
+    tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
+    replicaId: e.K8SDEPLOY_REPLICA_ID,
+    logLevel: e.K8SDEPLOY_LOG_LEVEL,
+    keepaliveSeconds: e.K8SDEPLOY_KEEPALIVE_SECONDS,
+    keepaliveMinSeconds: e.K8SDEPLOY_KEEPALIVE_MIN_SECONDS,
+    maxConnectionAgeSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS,
+    maxConnectionAgeGraceSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS,
+    describeTimeoutSeconds: e.K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS,
+    corsOrigins: e.K8SDEPLOY_CORS_ORIGINS,
+    shutdownGraceSeconds: e.K8SDEPLOY_SHUTDOWN_GRACE_SECONDS,
+  };
+}
+
+/** Reads `<dataDir>/admin-token`, creating it with a random token if it does not exist. */
+function adminTokenFromFile(dataDir: string): Pick<Config, "adminToken" | "adminTokenSource"> {
+  const file = path.join(dataDir, ADMIN_TOKEN_FILE);
+  const problem = (message: string) =>
+    new ConfigError([{ variable: "K8SDEPLOY_ADMIN_TOKEN", message: `unset, and ${message}` }]);
+  let created = false;
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new ConfigError([
+      { variable: "K8SDEPLOY_DATA_DIR", message: `${q(dataDir)} cannot be created (${errText(e)})` },
+    ]);
+  }
+  try {
+    // "wx": never overwrite a token another process (or replica on a shared volume) just wrote.
+    fs.writeFileSync(file, `${randomBytes(32).toString("base64url")}\n`, { flag: "wx", mode: 0o600 });
+    created = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+      throw problem(
+        `${q(file)} cannot be created (${errText(e)}): set it, or K8SDEPLOY_DATA_DIR to a writable directory`,
+      );
+    }
+  }
+  let token: string;
+  let mode: number;
+  try {
+    token = fs.readFileSync(file, "utf8").trim();
+    mode = fs.statSync(file).mode & 0o777;
+  } catch (e) {
+    throw problem(`${q(file)} cannot be read (${errText(e)})`);
+  }
+  const bad = adminTokenProblem(token);
+  if (bad) throw problem(`the token in ${q(file)} ${bad}`);
+  return { adminToken: token, adminTokenSource: { kind: "file", path: file, created, mode } };
+}

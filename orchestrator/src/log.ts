@@ -1,0 +1,46 @@
+// The orchestrator's logger: pino, JSON lines on stderr (stdout stays free for CLI output).
+import pino, { type DestinationStream, type Logger } from "pino";
+import type { Config } from "./config.js";
+
+export type { Logger } from "pino";
+
+/**
+ * Paths pino replaces with "[redacted]" wherever they appear in a log object. Secrets must never
+ * reach the logs; this is a safety net, not a licence to log request metadata or configs.
+ */
+export const redactPaths: readonly string[] = [
+  "authorization",
+  "token",
+  "key",
+  "adminToken",
+  "redisUrl",
+  "*.authorization",
+  "*.token",
+  "*.key",
+  "*.adminToken",
+  "*.redisUrl",
+  "headers.authorization",
+  "req.headers.authorization",
+  "metadata.authorization",
+];
+
+export interface CreateLoggerOptions {
+  /** Where to write; default stderr (synchronous, so nothing is lost on process.exit). */
+  destination?: DestinationStream;
+}
+
+export function createLogger(
+  config: Pick<Config, "logLevel"> & Partial<Pick<Config, "replicaId">>,
+  options: CreateLoggerOptions = {},
+): Logger {
+  return pino(
+    {
+      level: config.logLevel,
+      base: { pid: process.pid, ...(config.replicaId ? { replica: config.replicaId } : {}) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: [...redactPaths], censor: "[redacted]" },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+}

@@ -1,0 +1,89 @@
+// Prometheus metrics served on GET /metrics. `metrics` is the process-wide instance; tests and
+// embedders that want isolation can call createMetrics() and pass its registry to the HTTP server.
+import { type DeploymentState, deploymentStateToJSON } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  type IncreaseDataWithExemplar,
+  type LabelValues,
+  Registry,
+} from "prom-client";
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Agents holding a stream to this replica. */
+  readonly agentsConnected: Gauge;
+  /** Commands written to agent streams. */
+  readonly commandsDelivered: Counter;
+  /** Deployments accepted (Deploy and rollbacks). */
+  readonly deploymentsCreated: Counter;
+  /**
+   * Deployments that reached a final state; label `state` = succeeded | failed | rolled_back |
+   * timed_out. `inc({ state })` also takes a DeploymentState number and names it.
+   */
+  readonly deploymentsFinished: Counter<"state">;
+}
+
+export interface CreateMetricsOptions {
+  /** Include Node's default process metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    agentsConnected: new Gauge({
+      name: "k8sdeploy_agents_connected",
+      help: "Agents holding a stream to this replica.",
+      registers: [registry],
+    }),
+    commandsDelivered: new Counter({
+      name: "k8sdeploy_commands_delivered_total",
+      help: "Commands written to agent streams by this replica.",
+      registers: [registry],
+    }),
+    deploymentsCreated: new Counter({
+      name: "k8sdeploy_deployments_created_total",
+      help: "Deployments accepted by this replica.",
+      registers: [registry],
+    }),
+    deploymentsFinished: new DeploymentStateCounter({
+      name: "k8sdeploy_deployments_finished_total",
+      help: "Deployments that reached a final state, by state.",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/** `DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK` (6) → "rolled_back". */
+export function deploymentStateLabel(state: DeploymentState | string): string {
+  return typeof state === "number"
+    ? deploymentStateToJSON(state)
+        .replace(/^DEPLOYMENT_STATE_/, "")
+        .toLowerCase()
+    : state;
+}
+
+/** A Counter whose `state` label accepts DeploymentState numbers too (stored as their names). */
+class DeploymentStateCounter extends Counter<"state"> {
+  constructor(configuration: CounterConfiguration<"state">) {
+    super(configuration);
+    // prom-client assigns `inc` per instance in its constructor, so wrap that (not the prototype).
+    const inc = this.inc.bind(this) as (arg?: unknown, value?: number) => void;
+    this.inc = ((arg?: LabelValues<"state"> | number | IncreaseDataWithExemplar<"state">, value?: number) => {
+      if (typeof arg === "object" && "state" in arg && arg.state !== undefined) {
+        inc({ ...arg, state: deploymentStateLabel(arg.state as DeploymentState | string) }, value);
+      } else {
+        inc(arg, value);
+      }
+    }) as Counter<"state">["inc"];
+  }
+}
+
+/** The process-wide metrics. */
+export const metrics: Metrics = createMetrics();
