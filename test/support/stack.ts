@@ -31,7 +31,7 @@ export interface Stack {
   redis: RedisServer;
   replicas: OrchestratorProcess[];
   adminToken: string;
-  /** Runs the admin CLI against a replica; rejects on a non-zero exit. */
+  /** Runs the admin CLI against a replica (default: the first one running); rejects on a non-zero exit. */
   cli(args: string[], replica?: number): Promise<string>;
   createAgent(name: string): Promise<{ id: string; token: string }>;
   createKey(
@@ -62,12 +62,16 @@ export async function startStack(options: { replicas?: number } = {}): Promise<S
   const replicas = await Promise.all(
     Array.from({ length: options.replicas ?? 1 }, (_, i) => startOrchestrator({ env: replicaEnv(i) })),
   );
+  const dead = new Set<OrchestratorProcess>();
+  const track = (r: OrchestratorProcess) => void r.exited.then(() => dead.add(r));
+  replicas.forEach(track);
   const stack: Stack = {
     redis,
     replicas,
     adminToken,
-    async cli(args, replica = 0) {
-      const target = replicas[replica];
+    async cli(args, replica) {
+      // By default the first replica that is still running.
+      const target = replica === undefined ? replicas.find((r) => !dead.has(r)) : replicas[replica];
       if (!target) throw new Error(`no replica ${replica}`);
       const { stdout } = await run(process.execPath, [cliPath, ...args], {
         env: { ...process.env, K8SDEPLOY_SERVER: `http://${target.grpcAddress}`, K8SDEPLOY_ADMIN_TOKEN: adminToken },
@@ -102,6 +106,7 @@ export async function startStack(options: { replicas?: number } = {}): Promise<S
       const old = replicas[index];
       if (old) retired.push(old);
       const next = await startOrchestrator({ env: replicaEnv(index) });
+      track(next);
       replicas[index] = next;
       return next;
     },
