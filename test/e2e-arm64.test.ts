@@ -38,7 +38,8 @@ test("happy path with the agent on arm64 Node 24 (qemu-user)", async (t) => {
     node: [QEMU, "-L", SYSROOT, node24("arm64")],
   });
   await waitConnected(stack, agent.id, undefined, 120_000);
-  t.is((await agentInfo(stack, agent.id)) && ((await agentInfo(stack, agent.id)) as { arch?: string }).arch, "arm64");
+  const info = (await agentInfo(stack, agent.id)) as { arch?: string } | undefined;
+  t.is(info?.arch, "arm64", JSON.stringify(info));
   const result = await runBundledAction({
     inputs: {
       server: `http://${replica.grpcAddress}`,

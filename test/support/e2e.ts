@@ -38,11 +38,7 @@ export async function waitConnected(stack: Stack, id: string, replicaId?: string
   await waitFor(
     async () => {
       const a = await agentInfo(stack, id);
-      return (
-        /CONNECTED$/i.test(a?.connectionState ?? "") &&
-        !/DISCONNECTED/i.test(a?.connectionState ?? "") &&
-        (replicaId === undefined || a?.replicaId === replicaId)
-      );
+      return a?.connectionState === "CONNECTION_STATE_CONNECTED" && (replicaId === undefined || a.replicaId === replicaId);
     },
     `agent ${id} to connect${replicaId ? ` to ${replicaId}` : ""}`,
     timeoutMs,
