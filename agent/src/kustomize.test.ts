@@ -40,7 +40,7 @@ const WORKLOAD_RULES = [
     names: undefined,
     verbs: ["get", "list", "watch"],
   },
-  { groups: [""], resources: ["pods"], names: undefined, verbs: ["get", "list", "watch"] },
+  { groups: [""], resources: ["pods"], names: undefined, verbs: ["get", "list", "watch", "delete"] },
 ];
 
 function agentDeployment(objs: Obj[]): Obj {
@@ -109,7 +109,7 @@ test("base: least-privilege RBAC, one hardened agent pod", (t) => {
     runAsNonRoot: true,
     capabilities: { drop: ["ALL"] },
   });
-  t.deepEqual(c.resources, { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "128Mi" } });
+  t.deepEqual(c.resources, { requests: { cpu: "20m", memory: "96Mi" }, limits: { memory: "128Mi" } });
 
   const e = env(objs);
   t.deepEqual(e.get("K8SDEPLOY_AGENT_TOKEN").valueFrom, { secretKeyRef: { name: "k8sdeploy-agent", key: "token" } });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "./action.js";
 import { kubeconfigPath } from "./kube.js";
-import { type OrchestratorProcess, startOrchestrator } from "./orchestrator.js";
+import { type Orchestrator as OrchestratorProcess, startOrchestrator } from "./orchestrator.js";
 import { type Proc, startProcess } from "./processes.js";
 import { type RedisServer, startRedisServer } from "./redis-server.js";
 

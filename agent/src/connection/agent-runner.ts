@@ -9,6 +9,7 @@ import { type Logger, scrubSecrets } from "../log.js";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.js";
 import { CommandTracker, DEFAULT_MAX_FINISHED } from "./command-tracker.js";
 import { jobFor } from "./dispatch.js";
+import { KeyedSerializer } from "./keyed-serializer.js";
 import { createAgentClient, isLoopback, ServerRotation } from "./servers.js";
 import { type SessionEnd, StreamSession } from "./stream-session.js";
 
@@ -163,7 +164,11 @@ export async function runAgent(
 
   const capabilities = [Capability.CAPABILITY_DEPLOY, Capability.CAPABILITY_DESCRIBE, Capability.CAPABILITY_ROLLBACK];
   if (config.autoUpdate) capabilities.push(Capability.CAPABILITY_SELF_UPDATE);
-  const dispatchOptions = { autoUpdate: config.autoUpdate, agentVersion: config.agentVersion };
+  const dispatchOptions = {
+    autoUpdate: config.autoUpdate,
+    agentVersion: config.agentVersion,
+    workloads: new KeyedSerializer(),
+  };
 
   try {
     while (!done.signal.aborted) {

@@ -3,11 +3,14 @@ import type { Command, CommandResult, DescribeReply } from "@k8sdeploy/proto/nod
 import { DeploymentState, type Failure, FailureReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { ExecutorError, type Executors } from "../executor.js";
 import type { FinalMessage, Job } from "./command-tracker.js";
+import type { KeyedSerializer } from "./keyed-serializer.js";
 
 export interface DispatchOptions {
   /** K8SDEPLOY_AUTO_UPDATE: update_agent commands are refused unless the user opted in. */
   autoUpdate: boolean;
   agentVersion: string;
+  /** Serializes deploys per workload (see KeyedSerializer). */
+  workloads: KeyedSerializer;
 }
 
 export function jobFor(command: Command, executors: Executors, options: DispatchOptions): Job {
@@ -17,7 +20,9 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
     case "deploy":
       return async (onProgress) => {
         try {
-          return result(id, await executors.deploy(payload.value, onProgress));
+          const d = payload.value;
+          const key = `${d.namespace}/${d.kind}/${d.workload}`;
+          return result(id, await options.workloads.run(key, () => executors.deploy(d, onProgress)));
         } catch (error) {
           // Executors promise never to throw; if one does, report instead of crashing.
           return failed(id, FailureReason.FAILURE_REASON_KUBERNETES_API, `deploy failed: ${messageOf(error)}`);

@@ -6,6 +6,7 @@ import {
   type DeploymentEvent,
   DeploymentState,
   deploymentStateToJSON,
+  type ReplicaStatus,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { ValidDeploy } from "./validate-deploy.js";
 
@@ -23,6 +24,12 @@ export function stateName(state: DeploymentState): string {
   return deploymentStateToJSON(state)
     .replace(/^DEPLOYMENT_STATE_/, "")
     .toLowerCase();
+}
+
+function sameReplicas(a: ReplicaStatus | undefined, b: ReplicaStatus | undefined): boolean {
+  return (
+    a?.desired === b?.desired && a?.updated === b?.updated && a?.ready === b?.ready && a?.available === b?.available
+  );
 }
 
 type Update = { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined;
@@ -99,6 +106,10 @@ export function applyProgress(now: Date, progress: CommandProgress) {
       progress.state === DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED
         ? DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS
         : progress.state;
+    // The agent re-sends its latest progress after a reconnect: keep the timeline free of repeats.
+    if (state === d.state && progress.message === d.message && sameReplicas(progress.replicas, d.replicas)) {
+      return undefined;
+    }
     const deployment: Deployment = {
       ...d,
       state,
