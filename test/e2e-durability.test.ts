@@ -92,15 +92,18 @@ test.serial(
     await waitConnected(stack, agent.id, "replica-1");
     const after = await kube().apps.readNamespacedDeployment({ name: "slow", namespace });
     // Applied exactly once: one new pod template (generation +1); the agent executed the command
-  // once and recognised the redelivery from replica B as a duplicate.
-  t.is(after.metadata?.generation, (before.metadata?.generation ?? 0) + 1);
-  t.deepEqual(await deploymentImages(namespace, "slow"), { app: "registry.example/acme/slow:2" });
-  const lines = agentProc.output().split("\n").filter((l) => l.includes(deployment!.id));
-  const executed = lines.filter((l) => l.includes('"msg":"command received"'));
-  const duplicates = lines.filter((l) => l.includes('"msg":"duplicate command (not executed again)"'));
-  t.is(executed.length, 1, lines.join("\n"));
-  t.true(duplicates.length >= 1, `the command was not redelivered after the failover:\n${lines.join("\n")}`);
-  const { events } = await client.get(deployment!.id);
+    // once and recognised the redelivery from replica B as a duplicate.
+    t.is(after.metadata?.generation, (before.metadata?.generation ?? 0) + 1);
+    t.deepEqual(await deploymentImages(namespace, "slow"), { app: "registry.example/acme/slow:2" });
+    const lines = agentProc
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(deployment!.id));
+    const executed = lines.filter((l) => l.includes('"msg":"command received"'));
+    const duplicates = lines.filter((l) => l.includes('"msg":"duplicate command (not executed again)"'));
+    t.is(executed.length, 1, lines.join("\n"));
+    t.true(duplicates.length >= 1, `the command was not redelivered after the failover:\n${lines.join("\n")}`);
+    const { events } = await client.get(deployment!.id);
     t.is(events.filter((e) => e.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED).length, 1);
     client.close();
   },

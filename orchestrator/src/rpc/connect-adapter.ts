@@ -3,15 +3,15 @@
 // shared wire format: the request is re-read with the grpc-js definition's deserializer and the
 // response re-read with protobuf-es's schema, so no field is mapped by hand.
 import type * as http from "node:http";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { DeployService } from "@k8sdeploy/proto/es/k8sdeploy/v1/deploy_pb.js";
 import type { Logger } from "pino";
-import type { CallContext } from "./handler.js";
 import type { GrpcService } from "./grpc-services.js";
+import type { CallContext } from "./handler.js";
 import { RpcError } from "./rpc-error.js";
 
 type AnyHandler = (req: unknown, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
