@@ -16,13 +16,15 @@ import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { corsHandler } from "./web/cors.js";
+import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
 
 export type { GrpcService };
 
 export interface App {
   readonly store: Store;
   readonly grpcServices: GrpcService[];
-  /** Mounted on the HTTP port: DeployService and AdminService over Connect. */
+  /** Mounted on the HTTP port, in order: CORS, DeployService and AdminService over Connect, the web app. */
   readonly httpHandlers: HttpHandler[];
   readonly deploy: DeployService;
   readonly admin: ReturnType<typeof adminHandlers>;
@@ -38,6 +40,9 @@ export interface AppOptions {
   adminToken: string;
   redisUrl?: string | undefined;
   describeTimeoutSeconds: number;
+  corsOrigins?: string[] | undefined;
+  /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
+  webDist?: string | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -47,6 +52,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       adminToken: config.adminToken,
       redisUrl: config.redisUrl,
       describeTimeoutSeconds: config.describeTimeoutSeconds,
+      corsOrigins: config.corsOrigins,
     },
     log,
   );
@@ -67,9 +73,9 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await hub.start();
   await describe.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  const webDist = options.webDist ?? defaultWebDist();
+  if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
   const services = grpcServices(log, hub, deploy, admin);
-  const [, deployService, adminService] = services;
-  if (!deployService || !adminService) throw new Error("gRPC services missing");
   const deployHandlers = {
     deploy: deploy.deploy,
     getDeployment: deploy.getDeployment,
@@ -77,12 +83,14 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   };
   return {
     store,
-    grpcServices: services,
+    grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
+      corsHandler(options.corsOrigins ?? []),
       connectHandler(log, {
-        deploy: { service: deployService, handlers: deployHandlers as never },
-        admin: { service: adminService, handlers: admin as never },
+        deploy: { service: services.deploy, handlers: deployHandlers as never },
+        admin: { service: services.admin, handlers: admin as never },
       }),
+      ...(webDist ? [webAppHandler(webDist)] : []),
     ],
     deploy,
     admin,

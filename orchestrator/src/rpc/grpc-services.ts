@@ -15,14 +15,20 @@ export interface GrpcService {
   implementation: grpc.UntypedServiceImplementation;
 }
 
-export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, admin: AdminHandlers): GrpcService[] {
+export interface GrpcServices {
+  agent: GrpcService;
+  deploy: GrpcService;
+  admin: GrpcService;
+}
+
+export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, admin: AdminHandlers): GrpcServices {
   const u = <Req, Res>(name: string, h: (req: Req, ctx: import("./handler.js").CallContext) => Promise<Res>) =>
     grpcUnary(log, name, h);
   const s = <Req, Res>(name: string, h: import("./handler.js").ServerStreamHandler<Req, Res>) =>
     grpcServerStream(log, name, h);
-  return [
-    { definition: AgentServiceService, implementation: { connect: hub.connect } },
-    {
+  return {
+    agent: { definition: AgentServiceService, implementation: { connect: hub.connect } },
+    deploy: {
       definition: DeployServiceService,
       implementation: {
         deploy: u("Deploy", deploy.deploy),
@@ -30,7 +36,7 @@ export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, 
         watchDeployment: s("WatchDeployment", deploy.watchDeployment),
       },
     },
-    {
+    admin: {
       definition: AdminServiceService,
       implementation: {
         createAgent: u("CreateAgent", admin.createAgent),
@@ -48,5 +54,5 @@ export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, 
         listWorkloads: u("ListWorkloads", admin.listWorkloads),
       },
     },
-  ];
+  };
 }
