@@ -43,7 +43,11 @@ export function corsHandler(origins: string[]): CorsHandler {
     if (preflight) {
       if (req.headers.origin === undefined) return false;
       if (!origin) {
-        res.writeHead(403, { "content-type": "text/plain; charset=utf-8", vary: "Origin", "cache-control": "no-store" });
+        res.writeHead(403, {
+          "content-type": "text/plain; charset=utf-8",
+          vary: "Origin",
+          "cache-control": "no-store",
+        });
         res.end("origin not allowed (K8SDEPLOY_CORS_ORIGINS)\n");
         return true;
       }

@@ -58,7 +58,9 @@ function request(path: string, options: { method?: string; headers?: http.Outgoi
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
       },
     );
     req.on("error", reject);
@@ -119,7 +121,13 @@ test("HEAD sends headers only; ETag revalidation answers 304", async (t) => {
 });
 
 test("missing files, other methods, API and probe paths fall through", async (t) => {
-  for (const path of ["/assets/nope.js", "/nope.css", "/k8sdeploy.v1.AdminService/ListAgents", "/healthz", "/metrics"]) {
+  for (const path of [
+    "/assets/nope.js",
+    "/nope.css",
+    "/k8sdeploy.v1.AdminService/ListAgents",
+    "/healthz",
+    "/metrics",
+  ]) {
     const r = await request(path);
     t.is(r.status, 404, path);
     t.is(r.headers["x-fallthrough"], "1", path);
@@ -156,7 +164,9 @@ test("no path traversal, no dot-files, no symlinks out of the directory", async 
 });
 
 test("contentSecurityPolicy hashes inline scripts only", (t) => {
-  const csp = contentSecurityPolicy('<script src="/a.js"></script><script>a()</script><script type="module">b()</script>');
+  const csp = contentSecurityPolicy(
+    '<script src="/a.js"></script><script>a()</script><script type="module">b()</script>',
+  );
   t.is(csp.match(/'sha256-/g)?.length, 2);
 });
 

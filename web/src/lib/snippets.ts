@@ -1,0 +1,78 @@
+// Copy-paste snippets: installing an agent, rotating its token, using a deploy key in a workflow.
+// Names match agent/deploy/kustomize (Secret `k8sdeploy-agent` with key `token`; the server URL
+// in the generated ConfigMap `k8sdeploy-agent-config`, key K8SDEPLOY_SERVER; Deployment
+// `k8sdeploy-agent`; namespace `k8sdeploy`) and the inputs of action/action.yml.
+
+export const AGENT_NAMESPACE = "k8sdeploy";
+export const AGENT_SECRET = "k8sdeploy-agent";
+export const AGENT_CONFIG = "k8sdeploy-agent-config";
+export const AGENT_DEPLOYMENT = "k8sdeploy-agent";
+export const KUSTOMIZE_ROOT = "https://github.com/k8sdeploy/k8sdeploy//agent/deploy/kustomize";
+export const ACTION_REF = "k8sdeploy/k8sdeploy/action@v1";
+
+/** Which published kustomization to install. */
+export type InstallVariant = "base" | "cluster-wide" | "auto-update";
+
+export const installVariants: { value: InstallVariant; label: string; path: string }[] = [
+  { value: "base", label: "Least privilege: deploy to the default namespace (add a Role per namespace)", path: "base" },
+  { value: "cluster-wide", label: "Deploy to every namespace (ClusterRole)", path: "overlays/cluster-wide" },
+  { value: "auto-update", label: "Least privilege, and allow remote agent updates", path: "overlays/auto-update" },
+];
+
+const server = (url: string) => url.trim() || "<ORCHESTRATOR_GRPC_URL>";
+
+/** Shell single-quoting, so any token pastes safely. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function installSnippet(token: string, serverUrl: string, variant: InstallVariant = "base"): string {
+  const path = installVariants.find((v) => v.value === variant)?.path ?? "base";
+  return [
+    `kubectl create namespace ${AGENT_NAMESPACE}`,
+    `kubectl -n ${AGENT_NAMESPACE} create secret generic ${AGENT_SECRET} --from-literal=token=${shellQuote(token)}`,
+    "mkdir -p k8sdeploy-agent",
+    "cat > k8sdeploy-agent/kustomization.yaml <<'EOF'",
+    "apiVersion: kustomize.config.k8s.io/v1beta1",
+    "kind: Kustomization",
+    "resources:",
+    `  - ${KUSTOMIZE_ROOT}/${path}`,
+    "configMapGenerator:",
+    `  - name: ${AGENT_CONFIG}`,
+    `    namespace: ${AGENT_NAMESPACE}`,
+    "    behavior: merge",
+    "    literals:",
+    `      - K8SDEPLOY_SERVER=${server(serverUrl)}`,
+    "EOF",
+    "kubectl apply -k k8sdeploy-agent",
+  ].join("\n");
+}
+
+export function rotateSnippet(token: string): string {
+  return [
+    `kubectl -n ${AGENT_NAMESPACE} create secret generic ${AGENT_SECRET} \\`,
+    `  --from-literal=token=${shellQuote(token)} \\`,
+    "  --dry-run=client -o yaml | kubectl apply -f -",
+    `kubectl -n ${AGENT_NAMESPACE} rollout restart deployment/${AGENT_DEPLOYMENT}`,
+  ].join("\n");
+}
+
+function yamlScalar(value: string): string {
+  return /^[A-Za-z0-9_./:@-]+$/.test(value) && !/^[-:@]/.test(value) ? value : JSON.stringify(value);
+}
+
+export function workflowSnippet(options: { serverUrl: string; namespace?: string; workload?: string }): string {
+  return [
+    "# .github/workflows/deploy.yml (after the job step that pushes the image)",
+    "- name: Deploy to Kubernetes",
+    `  uses: ${ACTION_REF}`,
+    "  with:",
+    `    server: ${yamlScalar(server(options.serverUrl))}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
+    "    key: ${{ secrets.K8SDEPLOY_KEY }}",
+    `    namespace: ${options.namespace ? yamlScalar(options.namespace) : "<namespace>"}`,
+    `    deployment: ${options.workload ? yamlScalar(options.workload) : "<workload>"}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
+    "    image: ghcr.io/${{ github.repository }}:${{ github.sha }}",
+  ].join("\n");
+}

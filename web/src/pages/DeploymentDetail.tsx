@@ -1,0 +1,377 @@
+// One deployment: what, where, from which commit, what happened (timeline), and a rollback.
+import { type ContainerImage, type Deployment, DeploymentState } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
+import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
+import { admin } from "../api/clients.js";
+import { errorMessage } from "../api/errors.js";
+import { StateBadge } from "../components/Badge.js";
+import { ConfirmDialog } from "../components/ConfirmDialog.js";
+import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
+import { ImageRef } from "../components/ImageRef.js";
+import { PageHeader } from "../components/Layout.js";
+import { LiveIndicator } from "../components/LiveIndicator.js";
+import { RelativeTime } from "../components/RelativeTime.js";
+import {
+  absoluteTime,
+  duration,
+  failureLabel,
+  isFinalState,
+  kindLabel,
+  shortSha,
+  toDate,
+  toMillis,
+} from "../lib/format.js";
+import { markFirstContent } from "../lib/perf.js";
+import { navigate } from "../lib/router.js";
+import { agentName, createAgentsQuery } from "../state/agents.js";
+import { createDeploymentDetail } from "../state/deployment-detail.js";
+
+/** Why the deployment cannot be rolled back from here, or "" if it can. */
+export function rollbackBlocker(d: Deployment): string {
+  if (!isFinalState(d.state)) return "It can be rolled back once it has finished.";
+  if (d.state === DeploymentState.ROLLED_BACK) return "The agent already restored the previous images.";
+  const images = new Set(d.previousImages.map((p) => p.image));
+  if (images.size === 0) return "No previous images were recorded: it never changed the workload.";
+  if (images.size > 1) return "The changed containers had different images; deploy each one explicitly.";
+  return "";
+}
+
+function githubBase(d: Deployment): string {
+  try {
+    if (d.origin?.runUrl) return new URL(d.origin.runUrl).origin;
+  } catch {
+    // not a URL
+  }
+  return "https://github.com";
+}
+
+function safeUrl(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function Origin(props: { d: Deployment }) {
+  const o = () => props.d.origin;
+  const base = () => githubBase(props.d);
+  const repo = () => o()?.repository ?? "";
+  return (
+    <Show when={o() && (o()!.repository || o()!.actor || o()!.sha)} fallback={<p class="muted">No origin recorded.</p>}>
+      <dl class="facts">
+        <Show when={repo()}>
+          <dt>Repository</dt>
+          <dd>
+            <a href={`${base()}/${repo()}`} rel="noopener noreferrer" target="_blank">
+              {repo()}
+            </a>
+          </dd>
+        </Show>
+        <Show when={o()!.sha}>
+          <dt>Commit</dt>
+          <dd>
+            <Show when={repo()} fallback={<code>{shortSha(o()!.sha)}</code>}>
+              <a href={`${base()}/${repo()}/commit/${o()!.sha}`} rel="noopener noreferrer" target="_blank">
+                <code>{shortSha(o()!.sha)}</code>
+              </a>
+            </Show>
+            <Show when={o()!.ref}>
+              <span class="muted"> on {o()!.ref.replace(/^refs\/heads\//, "")}</span>
+            </Show>
+          </dd>
+        </Show>
+        <Show when={o()!.workflow || o()!.runUrl}>
+          <dt>Workflow run</dt>
+          <dd>
+            <Show when={safeUrl(o()!.runUrl)} fallback={<span>{o()!.workflow}</span>}>
+              {(url) => (
+                <a href={url()} rel="noopener noreferrer" target="_blank">
+                  {o()!.workflow || "Open run"}
+                </a>
+              )}
+            </Show>
+          </dd>
+        </Show>
+        <Show when={o()!.actor}>
+          <dt>Actor</dt>
+          <dd>
+            <Show when={o()!.actor !== "dashboard"} fallback={<span>dashboard</span>}>
+              <a href={`${base()}/${o()!.actor}`} rel="noopener noreferrer" target="_blank">
+                @{o()!.actor}
+              </a>
+            </Show>
+          </dd>
+        </Show>
+      </dl>
+    </Show>
+  );
+}
+
+function Images(props: { previous: ContainerImage[]; applied: ContainerImage[] }) {
+  const rows = createMemo(() => {
+    const names = [...new Set([...props.previous, ...props.applied].map((c) => c.container))];
+    return names.map((name) => ({
+      name,
+      init: [...props.previous, ...props.applied].some((c) => c.container === name && c.init),
+      before: props.previous.find((c) => c.container === name)?.image ?? "",
+      after: props.applied.find((c) => c.container === name)?.image ?? "",
+    }));
+  });
+  return (
+    <Show when={rows().length > 0} fallback={<p class="muted">The agent has not reported any container change yet.</p>}>
+      <div class="table-wrap">
+        <table class="table responsive" aria-label="Container images">
+          <thead>
+            <tr>
+              <th scope="col">Container</th>
+              <th scope="col">Previous image</th>
+              <th scope="col">Applied image</th>
+            </tr>
+          </thead>
+          <tbody>
+            <For each={rows()}>
+              {(r) => (
+                <tr>
+                  <td data-label="Container">
+                    {r.name}
+                    <Show when={r.init}>
+                      <span class="muted small"> (init)</span>
+                    </Show>
+                  </td>
+                  <td data-label="Previous">
+                    {r.before ? <ImageRef image={r.before} /> : <span class="muted">—</span>}
+                  </td>
+                  <td data-label="Applied">{r.after ? <ImageRef image={r.after} /> : <span class="muted">—</span>}</td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </div>
+    </Show>
+  );
+}
+
+export function DeploymentDetail(props: { id: string }) {
+  const detail = createDeploymentDetail(props.id);
+  const agents = createAgentsQuery(30_000);
+  const [confirming, setConfirming] = createSignal(false);
+  const [rollingBack, setRollingBack] = createSignal(false);
+  const [rollbackError, setRollbackError] = createSignal("");
+  onMount(() => {
+    document.title = `${props.id} · K8sDeploy`;
+  });
+  createEffect(() => {
+    if (detail.deployment() || detail.error() || detail.notFound()) markFirstContent();
+  });
+
+  const rollback = async () => {
+    setRollingBack(true);
+    setRollbackError("");
+    try {
+      const response = await admin.rollbackDeployment({ id: props.id });
+      setConfirming(false);
+      if (response.deployment) navigate(`/deployments/${encodeURIComponent(response.deployment.id)}`);
+    } catch (err) {
+      setRollbackError(errorMessage(err));
+    } finally {
+      setRollingBack(false);
+    }
+  };
+
+  return (
+    <>
+      <p class="breadcrumb">
+        <a href="/deployments">← Deployments</a>
+      </p>
+      <Show when={!detail.notFound()} fallback={<NotFoundState id={props.id} />}>
+        <InlineError message={detail.error()} onRetry={() => location.reload()} retryLabel="Reload" />
+        <Show
+          when={detail.deployment()}
+          fallback={
+            <Show when={!detail.error()}>
+              <Loading label="Loading deployment…" />
+            </Show>
+          }
+        >
+          {(d) => {
+            const blocker = () => rollbackBlocker(d());
+            const previousImage = () => d().previousImages[0]?.image ?? "";
+            return (
+              <>
+                <PageHeader
+                  title={`${d().namespace}/${d().workload}`}
+                  sub={
+                    <p class="subtitle">
+                      <StateBadge state={d().state} /> <span class="muted">{kindLabel(d().kind)} ·</span>{" "}
+                      <code class="small">{d().id}</code>
+                    </p>
+                  }
+                >
+                  <Show when={!isFinalState(d().state)}>
+                    <LiveIndicator status={detail.status()} />
+                  </Show>
+                  <button
+                    type="button"
+                    class="btn"
+                    disabled={blocker() !== ""}
+                    title={blocker() || undefined}
+                    aria-describedby={blocker() ? "rollback-blocker" : undefined}
+                    onClick={() => {
+                      setRollbackError("");
+                      setConfirming(true);
+                    }}
+                  >
+                    ↶ Roll back
+                  </button>
+                </PageHeader>
+                <Show when={blocker() && isFinalState(d().state)}>
+                  <p id="rollback-blocker" class="hint right">
+                    {blocker()}
+                  </p>
+                </Show>
+
+                <Show when={d().failure}>
+                  {(f) => (
+                    <div class="callout callout-danger" role="note" aria-label="Failure">
+                      <p class="callout-title">{failureLabel(f().reason)}</p>
+                      <p class="callout-body">{f().message || d().message}</p>
+                    </div>
+                  )}
+                </Show>
+
+                <div class="grid-2">
+                  <section class="card" aria-labelledby="what-h">
+                    <h2 id="what-h">Target</h2>
+                    <dl class="facts">
+                      <dt>Image</dt>
+                      <dd>
+                        <ImageRef image={d().image} />
+                      </dd>
+                      <dt>Agent</dt>
+                      <dd>{agentName(agents.data(), d().agentId)}</dd>
+                      <dt>Namespace</dt>
+                      <dd>{d().namespace}</dd>
+                      <dt>Workload</dt>
+                      <dd>
+                        {kindLabel(d().kind)} {d().workload}
+                      </dd>
+                      <dt>Containers</dt>
+                      <dd>{d().containers.length > 0 ? d().containers.join(", ") : "Every container of that image"}</dd>
+                      <dt>Timeout</dt>
+                      <dd>
+                        {d().timeoutSeconds} s{d().rollbackOnFailure ? " · rolls back on failure" : ""}
+                      </dd>
+                      <dt>Started</dt>
+                      <dd>
+                        <RelativeTime value={d().createdAt} />
+                        <Show when={isFinalState(d().state)}>
+                          <span class="muted">
+                            {" "}
+                            · took {duration(toMillis(d().updatedAt) - toMillis(d().createdAt))}
+                          </span>
+                        </Show>
+                      </dd>
+                      <Show when={d().rollbackOf}>
+                        <dt>Rollback of</dt>
+                        <dd>
+                          <a href={`/deployments/${encodeURIComponent(d().rollbackOf)}`}>{d().rollbackOf}</a>
+                        </dd>
+                      </Show>
+                      <dt>Requested by</dt>
+                      <dd>{d().keyId ? <code class="small">{d().keyId}</code> : "admin"}</dd>
+                    </dl>
+                  </section>
+                  <section class="card" aria-labelledby="origin-h">
+                    <h2 id="origin-h">Origin</h2>
+                    <Origin d={d()} />
+                  </section>
+                </div>
+
+                <section class="card" aria-labelledby="images-h">
+                  <h2 id="images-h">Images</h2>
+                  <Images previous={d().previousImages} applied={d().appliedImages} />
+                </section>
+
+                <section class="card" aria-labelledby="timeline-h">
+                  <h2 id="timeline-h">Timeline</h2>
+                  <Show when={detail.events().length > 0} fallback={<p class="muted">No events yet.</p>}>
+                    <ol class="timeline">
+                      <For each={detail.events()}>
+                        {(e) => (
+                          <li class="timeline-item" data-seq={e.seq}>
+                            <div class="timeline-head">
+                              <StateBadge state={e.state} />
+                              <Show when={toDate(e.time)}>
+                                {(t) => (
+                                  <time class="muted small" datetime={t().toISOString()}>
+                                    {absoluteTime(t())}
+                                  </time>
+                                )}
+                              </Show>
+                            </div>
+                            <p class="timeline-message">{e.message}</p>
+                            <Show
+                              when={
+                                e.replicas && e.replicas.desired > 0 && !/\breplicas?\b/.test(e.message)
+                                  ? e.replicas
+                                  : undefined
+                              }
+                            >
+                              {(r) => (
+                                <p class="muted small">
+                                  {r().updated}/{r().desired} updated · {r().ready} ready · {r().available} available
+                                </p>
+                              )}
+                            </Show>
+                            <Show when={e.failure}>
+                              {(f) => (
+                                <p class="small danger-text">
+                                  {failureLabel(f().reason)}: {f().message}
+                                </p>
+                              )}
+                            </Show>
+                          </li>
+                        )}
+                      </For>
+                    </ol>
+                  </Show>
+                </section>
+
+                <ConfirmDialog
+                  open={confirming()}
+                  title="Roll back this deployment?"
+                  confirmLabel="Roll back"
+                  danger
+                  busy={rollingBack()}
+                  error={rollbackError()}
+                  onConfirm={() => void rollback()}
+                  onCancel={() => setConfirming(false)}
+                >
+                  <p>
+                    This starts a new deployment that sets {d().namespace}/{d().workload} back to{" "}
+                    <code>{previousImage()}</code>.
+                  </p>
+                </ConfirmDialog>
+              </>
+            );
+          }}
+        </Show>
+      </Show>
+    </>
+  );
+}
+
+function NotFoundState(props: { id: string }) {
+  return (
+    <>
+      <PageHeader title="Deployment not found" />
+      <EmptyState title={`There is no deployment ${props.id}.`}>
+        <p>
+          Check the link, or find it on <a href="/deployments">Deployments</a>.
+        </p>
+      </EmptyState>
+    </>
+  );
+}

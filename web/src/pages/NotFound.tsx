@@ -1,0 +1,19 @@
+import { onMount } from "solid-js";
+import { EmptyState } from "../components/Feedback.js";
+import { PageHeader } from "../components/Layout.js";
+
+export function NotFound() {
+  onMount(() => {
+    document.title = "Not found · K8sDeploy";
+  });
+  return (
+    <>
+      <PageHeader title="Page not found" />
+      <EmptyState title="There is nothing at this address.">
+        <p>
+          Go to <a href="/deployments">Deployments</a>, <a href="/agents">Agents</a> or <a href="/keys">Deploy keys</a>.
+        </p>
+      </EmptyState>
+    </>
+  );
+}
