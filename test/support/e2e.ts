@@ -38,7 +38,9 @@ export async function waitConnected(stack: Stack, id: string, replicaId?: string
   await waitFor(
     async () => {
       const a = await agentInfo(stack, id);
-      return a?.connectionState === "CONNECTION_STATE_CONNECTED" && (replicaId === undefined || a.replicaId === replicaId);
+      return (
+        a?.connectionState === "CONNECTION_STATE_CONNECTED" && (replicaId === undefined || a.replicaId === replicaId)
+      );
     },
     `agent ${id} to connect${replicaId ? ` to ${replicaId}` : ""}`,
     timeoutMs,
