@@ -1,5 +1,9 @@
 // End to end on real processes: the bundled action → orchestrator replica B → Redis → replica A
 // → agent bundle → the test bed's kube-apiserver, and back.
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AdminService } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
+import { WorkloadKind } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
 import test from "ava";
 import { runBundledAction } from "./support/action.js";
 import { githubEnv, node24, waitConnected } from "./support/e2e.js";
@@ -19,6 +23,7 @@ let stack: Stack;
 let namespace: string;
 let key: string;
 let agentToken: string;
+let agentId: string;
 
 test.before(async () => {
   agentBundleCheck();
@@ -26,6 +31,7 @@ test.before(async () => {
   namespace = await createNamespace("e2e-deploy");
   const agent = await stack.createAgent("e2e-deploy");
   agentToken = agent.token;
+  agentId = agent.id;
   key = (await stack.createKey(agent.id, { namespaces: [namespace] })).key;
   const [a] = stack.replicas;
   if (!a) throw new Error("no replica");
@@ -143,4 +149,34 @@ test.serial("a named init container", async (t) => {
     migrations: "registry.example/acme/migrations:2",
     app: "registry.example/acme/app:1",
   });
+});
+
+test.serial("cluster look-ups reach the agent on replica A from replica B (Connect, binary)", async (t) => {
+  const b = stack.replicas[1];
+  if (!b) throw new Error("no replica B");
+  const transport = createConnectTransport({
+    baseUrl: `http://${b.httpAddress}`,
+    httpVersion: "1.1",
+    useBinaryFormat: true,
+    interceptors: [
+      (next) => (req) => {
+        req.header.set("authorization", `Bearer ${stack.adminToken}`);
+        return next(req);
+      },
+    ],
+  });
+  const admin = createClient(AdminService, transport);
+  const { namespaces } = await admin.listNamespaces({ agentId });
+  t.true(namespaces.some((n) => n.name === namespace && n.phase === "Active"));
+  const { workloads } = await admin.listWorkloads({ agentId, namespace });
+  const web = workloads.find((w) => w.name === "web");
+  t.is(web?.kind, WorkloadKind.DEPLOYMENT);
+  t.deepEqual(
+    web?.containers.map((c) => [c.container, c.image]),
+    [["web", "registry.example/acme/web:1.1.0"]],
+  );
+  t.is(web?.replicas?.desired, 2);
+  t.is(web?.replicas?.ready, 2);
+  const sts = workloads.find((w) => w.name === "db");
+  t.is(sts?.kind, WorkloadKind.STATEFUL_SET);
 });
