@@ -9,13 +9,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "./action.js";
 import { kubeconfigPath } from "./kube.js";
-import { type Orchestrator as OrchestratorProcess, startOrchestrator } from "./orchestrator.js";
+import { cliPath, type Orchestrator as OrchestratorProcess, startOrchestrator } from "./orchestrator.js";
 import { type Proc, startProcess } from "./processes.js";
 import { type RedisServer, startRedisServer } from "./redis-server.js";
 
 const run = promisify(execFile);
 
-export const cliPath = join(repoRoot, "orchestrator", "dist", "cli.js");
+export { cliPath };
 export const agentBundle = join(repoRoot, "agent", "dist", "k8sdeploy-agent.mjs");
 
 export interface StartAgentOptions {
