@@ -85,7 +85,13 @@ export class AgentHub {
         async (agent) => {
           clearTimeout(helloTimer);
           if (gone) return;
-          session = await this.open(agent.id, hello, call);
+          try {
+            session = await this.open(agent.id, hello, call);
+          } catch (err) {
+            log.warn({ err, agentId: agent.id }, "accepting an agent stream failed");
+            reject(grpc.status.UNAVAILABLE, "the orchestrator could not register the stream; reconnect");
+            return;
+          }
           for (const early of buffered.splice(0)) this.handle(session, early);
         },
         (err: unknown) => {
@@ -126,22 +132,27 @@ export class AgentHub {
     this.sessions.set(agentId, session);
     previous?.drain(DrainReason.DRAIN_REASON_SUPERSEDED, false);
     metrics.agentsConnected.set(this.sessions.size);
-    const now = new Date();
-    await store.agents.updateAgent(agentId, {
-      hello: {
-        version: hello.agentVersion,
-        arch: hello.arch,
-        kubernetesVersion: hello.kubernetesVersion,
-        autoUpdateEnabled: hello.autoUpdateEnabled,
-        capabilities: hello.capabilities,
-        instance: hello.instance,
-      },
-      connectedSince: now,
-      lastSeenAt: now,
-      replicaId,
-      connectionId,
-    });
-    await store.bus.publish({ type: "agent-connected", agentId, connectionId });
+    try {
+      const now = new Date();
+      await store.agents.updateAgent(agentId, {
+        hello: {
+          version: hello.agentVersion,
+          arch: hello.arch,
+          kubernetesVersion: hello.kubernetesVersion,
+          autoUpdateEnabled: hello.autoUpdateEnabled,
+          capabilities: hello.capabilities,
+          instance: hello.instance,
+        },
+        connectedSince: now,
+        lastSeenAt: now,
+        replicaId,
+        connectionId,
+      });
+      await store.bus.publish({ type: "agent-connected", agentId, connectionId });
+    } catch (err) {
+      session.markClosed();
+      throw err;
+    }
     log.info(
       { agentId, connectionId, version: hello.agentVersion, arch: hello.arch, instance: hello.instance },
       "agent connected",
