@@ -9,5 +9,8 @@ npx biome check .
 npx buf lint
 npx tsc -p test
 bash scripts/testbed/testbed.sh up
+# Node 24 (x64 for the action as the runner runs it, arm64 for the agent under qemu), fetched once here.
+bash scripts/node24.sh x64 >/dev/null
+bash scripts/node24.sh arm64 >/dev/null
 eval "$(bash scripts/testbed/testbed.sh env)"
 exec npx ava "$@"
