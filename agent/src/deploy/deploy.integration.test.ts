@@ -524,7 +524,9 @@ test("the rollout is followed across re-established watches", async (t) => {
   );
   t.log(`took ${ms} ms: ${result.message}`);
   t.is(result.state, S.DEPLOYMENT_STATE_SUCCEEDED, result.message);
-  t.true(ms >= 4000, `${ms} ms`);
+  // Not reported before availability: minReadySeconds (4 s) counts from the pod's Ready transition,
+  // whose timestamp has whole-second precision, so availability can come up to 1 s sooner.
+  t.true(ms >= 3000, `${ms} ms`);
 });
 
 test("self-update: refused unless enabled; patches the agent container when enabled", async (t) => {
