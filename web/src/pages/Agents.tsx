@@ -1,10 +1,10 @@
 // Agents: register (token shown once, with an install snippet), see who is connected, rotate
 // tokens, revoke. The list is polled every 2 s so connection changes show without reloading.
+
 import type { Agent } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { ConnectionState } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { createEffect, createSignal, For, onMount, Show } from "solid-js";
 import { admin } from "../api/clients.js";
-import { errorMessage } from "../api/errors.js";
 import { ConnectionBadge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
 import { CopyBlock } from "../components/CopyButton.js";
@@ -14,6 +14,7 @@ import { RelativeTime } from "../components/RelativeTime.js";
 import { ServerUrlField } from "../components/ServerUrlField.js";
 import { markFirstContent } from "../lib/perf.js";
 import { type InstallVariant, installSnippet, installVariants, rotateSnippet } from "../lib/snippets.js";
+import { createAction } from "../state/action.js";
 import { createAgentsQuery } from "../state/agents.js";
 import { grpcUrl } from "../state/server-url.js";
 
@@ -102,67 +103,47 @@ export function Agents() {
   const [showRevoked, setShowRevoked] = createSignal(false);
   const agents = createAgentsQuery(2000, showRevoked);
   const [name, setName] = createSignal("");
-  const [creating, setCreating] = createSignal(false);
-  const [createError, setCreateError] = createSignal("");
+  const creation = createAction();
   const [revealed, setRevealed] = createSignal<Revealed>();
   const [revoking, setRevoking] = createSignal<Agent>();
   const [rotating, setRotating] = createSignal<Agent>();
   const [grace, setGrace] = createSignal(3600);
-  const [busy, setBusy] = createSignal(false);
-  const [dialogError, setDialogError] = createSignal("");
+  const dialog = createAction();
 
   const register = async (e: SubmitEvent) => {
     e.preventDefault();
     const value = name().trim();
     if (value === "") {
-      setCreateError("Give the agent a name, e.g. the cluster's name.");
+      creation.setError("Give the agent a name, e.g. the cluster's name.");
       return;
     }
-    setCreating(true);
-    setCreateError("");
-    try {
+    await creation.run(async () => {
       const response = await admin.createAgent({ name: value });
       if (response.agent) setRevealed({ kind: "created", agent: response.agent, token: response.token });
       setName("");
       void agents.refresh();
-    } catch (err) {
-      setCreateError(errorMessage(err));
-    } finally {
-      setCreating(false);
-    }
+    });
   };
 
   const revoke = async () => {
     const agent = revoking();
     if (!agent) return;
-    setBusy(true);
-    setDialogError("");
-    try {
+    await dialog.run(async () => {
       await admin.revokeAgent({ id: agent.id });
       setRevoking(undefined);
       void agents.refresh();
-    } catch (err) {
-      setDialogError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const rotate = async () => {
     const agent = rotating();
     if (!agent) return;
-    setBusy(true);
-    setDialogError("");
-    try {
+    await dialog.run(async () => {
       const response = await admin.rotateAgentToken({ id: agent.id, previousTokenGraceSeconds: grace() });
       setRotating(undefined);
       setRevealed({ kind: "rotated", agent: response.agent ?? agent, token: response.token });
       void agents.refresh();
-    } catch (err) {
-      setDialogError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   createEffect(() => {
@@ -187,14 +168,14 @@ export function Agents() {
               placeholder="e.g. prod-eu-1"
               value={name()}
               onInput={(e) => setName(e.currentTarget.value)}
-              aria-invalid={createError() !== ""}
+              aria-invalid={creation.error() !== ""}
             />
           </div>
-          <button type="submit" class="btn btn-primary" disabled={creating()}>
-            {creating() ? "Registering…" : "Register agent"}
+          <button type="submit" class="btn btn-primary" disabled={creation.pending()}>
+            {creation.pending() ? "Registering…" : "Register agent"}
           </button>
         </div>
-        <InlineError message={createError()} />
+        <InlineError message={creation.error()} />
       </form>
 
       <div class="toolbar">
@@ -269,7 +250,7 @@ export function Agents() {
                               type="button"
                               class="btn btn-small"
                               onClick={() => {
-                                setDialogError("");
+                                dialog.setError("");
                                 setRotating(a);
                               }}
                             >
@@ -279,7 +260,7 @@ export function Agents() {
                               type="button"
                               class="btn btn-small btn-danger-outline"
                               onClick={() => {
-                                setDialogError("");
+                                dialog.setError("");
                                 setRevoking(a);
                               }}
                             >
@@ -302,8 +283,8 @@ export function Agents() {
         title={`Revoke agent “${revoking()?.name ?? ""}”?`}
         confirmLabel="Revoke agent"
         danger
-        busy={busy()}
-        error={dialogError()}
+        busy={dialog.pending()}
+        error={dialog.error()}
         onConfirm={() => void revoke()}
         onCancel={() => setRevoking(undefined)}
       >
@@ -317,8 +298,8 @@ export function Agents() {
         open={rotating() !== undefined}
         title={`Rotate the token of “${rotating()?.name ?? ""}”?`}
         confirmLabel="Rotate token"
-        busy={busy()}
-        error={dialogError()}
+        busy={dialog.pending()}
+        error={dialog.error()}
         onConfirm={() => void rotate()}
         onCancel={() => setRotating(undefined)}
       >

@@ -1,9 +1,9 @@
 // Deploy keys: create one bound to an agent with namespace/workload allowlists (the key is shown
 // once, with a workflow snippet), see when each was last used, revoke.
+
 import type { DeployKey } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { createEffect, createSignal, For, on, onMount, Show } from "solid-js";
 import { admin } from "../api/clients.js";
-import { errorMessage } from "../api/errors.js";
 import { Badge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
 import { CopyBlock } from "../components/CopyButton.js";
@@ -14,6 +14,7 @@ import { ServerUrlField } from "../components/ServerUrlField.js";
 import { splitList } from "../lib/format.js";
 import { markFirstContent } from "../lib/perf.js";
 import { workflowSnippet } from "../lib/snippets.js";
+import { createAction } from "../state/action.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
 import { createPolled } from "../state/polled.js";
 import { grpcUrl } from "../state/server-url.js";
@@ -80,12 +81,10 @@ export function DeployKeys() {
   const [name, setName] = createSignal("");
   const [namespaces, setNamespaces] = createSignal("");
   const [workloads, setWorkloads] = createSignal("");
-  const [creating, setCreating] = createSignal(false);
-  const [createError, setCreateError] = createSignal("");
+  const creation = createAction();
   const [revealed, setRevealed] = createSignal<Revealed>();
   const [revoking, setRevoking] = createSignal<DeployKey>();
-  const [busy, setBusy] = createSignal(false);
-  const [dialogError, setDialogError] = createSignal("");
+  const dialog = createAction();
 
   const activeAgents = () => (agents.data() ?? []).filter((a) => !a.revokedAt);
   // Preselect the only agent.
@@ -97,12 +96,10 @@ export function DeployKeys() {
   const create = async (e: SubmitEvent) => {
     e.preventDefault();
     if (agentId() === "") {
-      setCreateError("Choose the agent this key deploys through.");
+      creation.setError("Choose the agent this key deploys through.");
       return;
     }
-    setCreating(true);
-    setCreateError("");
-    try {
+    await creation.run(async () => {
       const response = await admin.createDeployKey({
         agentId: agentId(),
         name: name().trim(),
@@ -114,27 +111,17 @@ export function DeployKeys() {
       setNamespaces("");
       setWorkloads("");
       void keys.refresh();
-    } catch (err) {
-      setCreateError(errorMessage(err));
-    } finally {
-      setCreating(false);
-    }
+    });
   };
 
   const revoke = async () => {
     const key = revoking();
     if (!key) return;
-    setBusy(true);
-    setDialogError("");
-    try {
+    await dialog.run(async () => {
       await admin.revokeDeployKey({ id: key.id });
       setRevoking(undefined);
       void keys.refresh();
-    } catch (err) {
-      setDialogError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   createEffect(() => {
@@ -218,10 +205,10 @@ export function DeployKeys() {
           <p id="key-list-hint" class="hint">
             Separate several names with commas or spaces.
           </p>
-          <InlineError message={createError()} />
+          <InlineError message={creation.error()} />
           <div class="actions">
-            <button type="submit" class="btn btn-primary" disabled={creating()}>
-              {creating() ? "Creating…" : "Create deploy key"}
+            <button type="submit" class="btn btn-primary" disabled={creation.pending()}>
+              {creation.pending() ? "Creating…" : "Create deploy key"}
             </button>
           </div>
         </form>
@@ -290,7 +277,7 @@ export function DeployKeys() {
                               type="button"
                               class="btn btn-small btn-danger-outline"
                               onClick={() => {
-                                setDialogError("");
+                                dialog.setError("");
                                 setRevoking(k);
                               }}
                             >
@@ -313,8 +300,8 @@ export function DeployKeys() {
         title={`Revoke deploy key “${revoking()?.name || revoking()?.keyPrefix || ""}”?`}
         confirmLabel="Revoke key"
         danger
-        busy={busy()}
-        error={dialogError()}
+        busy={dialog.pending()}
+        error={dialog.error()}
         onConfirm={() => void revoke()}
         onCancel={() => setRevoking(undefined)}
       >
