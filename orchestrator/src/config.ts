@@ -66,7 +66,7 @@ export interface Config {
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
   keepaliveSeconds: number;
-  /** Minimum ping interval clients should use (see grpc-server.ts: grpc-js does not enforce it). */
+  /** Minimum interval between client pings; enforced by server/ping-policy.ts. */
   keepaliveMinSeconds: number;
   /** 0 means unlimited. */
   maxConnectionAgeSeconds: number;
@@ -144,7 +144,7 @@ export const configTable: readonly ConfigTableRow[] = [
     variable: "K8SDEPLOY_KEEPALIVE_MIN_SECONDS",
     default: "20",
     description:
-      "Minimum client ping interval the server permits, 1..3600. Passed to grpc-js, which (1.14) does not enforce it: clients must keep to it.",
+      "Minimum interval between client keepalive pings, 1..3600. A client that pings more often (3 strikes) gets GOAWAY ENHANCE_YOUR_CALM `too_many_pings` and is disconnected.",
   },
   {
     variable: "K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS",

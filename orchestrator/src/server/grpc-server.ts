@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { App } from "../app.js";
 import { type Config, formatAddress } from "../config.js";
 import { appReady } from "./http-server.js";
+import { enforcePingPolicy } from "./ping-policy.js";
 
 /*
  * Keepalive: what @grpc/grpc-js 1.14.7 (build/src/server.js) actually does on the server side.
@@ -29,10 +30,9 @@ import { appReady } from "./http-server.js";
  * NOT read by the server (silently ignored):
  *  - grpc.keepalive_permit_without_calls: a client-side option (transport.js) only.
  *  - grpc.http2.min_ping_interval_without_data_ms, grpc.http2.min_time_between_pings_ms:
- *    grpc-js has no ping policy. A client pinging too often is answered every time; it never
- *    gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" as it would from a gRPC C-core/Go server.
- * We pass them anyway so the intended policy (K8SDEPLOY_KEEPALIVE_MIN_SECONDS) is declared in one
- * place and takes effect if grpc-js ever implements it; our own agent must keep to it itself.
+ *    grpc-js has no ping policy. We pass them to declare the intent, and enforce
+ *    K8SDEPLOY_KEEPALIVE_MIN_SECONDS ourselves on the http2 sessions (ping-policy.ts): GOAWAY
+ *    ENHANCE_YOUR_CALM "too_many_pings", as a gRPC C-core/Go server would.
  */
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
@@ -121,6 +121,7 @@ export async function startGrpcServer(
       reject(new Error(`K8SDEPLOY_GRPC_LISTEN: cannot listen on ${address}: ${err.message}`, { cause: err }));
     }),
   );
+  enforcePingPolicy(server, config.keepaliveMinSeconds * 1000, log);
 
   let draining = false;
   let serving: boolean | undefined;
