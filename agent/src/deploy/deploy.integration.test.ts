@@ -5,7 +5,6 @@
 import type { DeployCommand } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { DeploymentState, FailureReason, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import anyTest, { type TestFn } from "ava";
 import type { Progress, Result } from "../executor.js";
 import { createUpdateExecutor } from "../update/self-update.js";
 import {
@@ -18,6 +17,7 @@ import {
 import { createDeployExecutor } from "./deploy.js";
 import {
   Cluster,
+  clusterTest,
   DAEMON_SET,
   DEPLOYMENT,
   deploymentId,
@@ -25,22 +25,9 @@ import {
   imagesOf,
   limitedKubeConfig,
   STATEFUL_SET,
-  testKubeConfig,
-} from "./testbed-fixtures.js";
+} from "./testing/testbed-fixtures.js";
 
-interface Context {
-  cluster: Cluster;
-}
-const test = anyTest as TestFn<Context>;
-
-test.before((t) => {
-  // Fails (does not skip) every test when the test bed is not set up.
-  t.context.cluster = new Cluster(testKubeConfig());
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.cleanup();
-});
+const test = clusterTest();
 
 const S = DeploymentState;
 const R = FailureReason;

@@ -2,32 +2,19 @@
 // `npm run testbed -- up`, then eval "$(npm run --silent testbed -- env)".
 
 import { FailureReason, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import anyTest, { type TestFn } from "ava";
 import { createDeployExecutor } from "../deploy/deploy.js";
 import {
-  Cluster,
+  clusterTest,
   DAEMON_SET,
   DEPLOYMENT,
   deploymentId,
   limitedKubeConfig,
   STATEFUL_SET,
-  testKubeConfig,
-} from "../deploy/testbed-fixtures.js";
+} from "../deploy/testing/testbed-fixtures.js";
 import { ExecutorError } from "../executor.js";
 import { createExecutors } from "../executors.js";
 
-interface Context {
-  cluster: Cluster;
-}
-const test = anyTest as TestFn<Context>;
-
-test.before((t) => {
-  t.context.cluster = new Cluster(testKubeConfig());
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.cleanup();
-});
+const test = clusterTest();
 
 const selfUpdate = { enabled: false, namespace: "default", deploymentName: "k8sdeploy-agent" };
 

@@ -12,8 +12,9 @@ import {
   type V1Deployment,
   type V1StatefulSet,
 } from "@kubernetes/client-node";
-import { followRollout } from "./rollout.js";
-import { getWorkload, type WorkloadObject } from "./workload.js";
+import anyTest, { type TestFn } from "ava";
+import { followRollout } from "../rollout.js";
+import { getWorkload, type WorkloadObject } from "../workload.js";
 
 export const TESTBED_HINT =
   'start the test bed with `npm run testbed -- up`, then `eval "$(npm run --silent testbed -- env)"` before running the integration tests';
@@ -193,4 +194,19 @@ export function imagesOf(obj: WorkloadObject): Record<string, string> {
 
 export function deploymentId(): string {
   return `dep_${randomBytes(8).toString("hex")}`;
+}
+
+/**
+ * ava's `test`, typed with a `cluster` context that is created before the file's tests (failing
+ * every test when the test bed is not set up) and cleaned up after them.
+ */
+export function clusterTest(): TestFn<{ cluster: Cluster }> {
+  const test = anyTest as TestFn<{ cluster: Cluster }>;
+  test.before((t) => {
+    t.context.cluster = new Cluster(testKubeConfig());
+  });
+  test.after.always(async (t) => {
+    await t.context.cluster?.cleanup();
+  });
+  return test;
 }
