@@ -7,6 +7,7 @@ import { Authenticator } from "./auth/authenticate.js";
 import type { Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
+import { ExpirySweeper } from "./deploy/expiry.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
@@ -40,6 +41,8 @@ export interface AppOptions {
   adminToken: string;
   redisUrl?: string | undefined;
   describeTimeoutSeconds: number;
+  /** Default queue timeout of deployments (default 3600). */
+  queueTimeoutSeconds?: number | undefined;
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
@@ -52,6 +55,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       adminToken: config.adminToken,
       redisUrl: config.redisUrl,
       describeTimeoutSeconds: config.describeTimeoutSeconds,
+      queueTimeoutSeconds: config.queueTimeoutSeconds,
       corsOrigins: config.corsOrigins,
     },
     log,
@@ -67,11 +71,19 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
   const agents = new AdminAgents(store);
   const keys = new AdminKeys(store, agents);
-  const deploy = new DeployService({ store, auth, log, metrics });
+  const deploy = new DeployService({
+    store,
+    auth,
+    log,
+    metrics,
+    defaultQueueTimeoutSeconds: options.queueTimeoutSeconds ?? 3600,
+  });
   const deployments = new AdminDeployments(store, deploy, agents);
   const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
+  const expiry = new ExpirySweeper(store, metrics, log);
   await hub.start();
   await describe.start();
+  expiry.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
@@ -80,6 +92,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     deploy: deploy.deploy,
     getDeployment: deploy.getDeployment,
     watchDeployment: deploy.watchDeployment,
+    cancelDeployment: deploy.cancelDeployment,
   };
   return {
     store,
@@ -98,6 +111,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();
+      await expiry.stop();
       await hub.shutdown();
       await store.close();
     },

@@ -72,6 +72,8 @@ export interface Config {
   maxConnectionAgeSeconds: number;
   maxConnectionAgeGraceSeconds: number;
   describeTimeoutSeconds: number;
+  /** How long a deployment may wait for its agent when the caller gives no queue timeout. */
+  queueTimeoutSeconds: number;
   /** Normalised origins (`scheme://host[:port]`), or `["*"]`. Empty: no cross-origin access. */
   corsOrigins: string[];
   shutdownGraceSeconds: number;
@@ -161,6 +163,12 @@ export const configTable: readonly ConfigTableRow[] = [
     variable: "K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS",
     default: "10",
     description: "How long live cluster queries through an agent (namespaces, workloads) may take, 1..120.",
+  },
+  {
+    variable: "K8SDEPLOY_QUEUE_TIMEOUT_SECONDS",
+    default: "3600",
+    description:
+      "How long a deployment may wait for its agent (offline, busy) before it expires unapplied, when the caller sends no `queue_timeout_seconds` (the action sends how long it waits), 60..604800.",
   },
   {
     variable: "K8SDEPLOY_CORS_ORIGINS",
@@ -353,6 +361,7 @@ const envShape = {
   ),
   K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS: integer(30, 0, 3600),
   K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS: integer(10, 1, 120),
+  K8SDEPLOY_QUEUE_TIMEOUT_SECONDS: integer(3600, 60, 604_800),
   K8SDEPLOY_CORS_ORIGINS: corsOrigins,
   K8SDEPLOY_SHUTDOWN_GRACE_SECONDS: integer(10, 0, 3600),
 };
@@ -455,6 +464,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionAgeSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS,
     maxConnectionAgeGraceSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS,
     describeTimeoutSeconds: e.K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS,
+    queueTimeoutSeconds: e.K8SDEPLOY_QUEUE_TIMEOUT_SECONDS,
     corsOrigins: e.K8SDEPLOY_CORS_ORIGINS,
     shutdownGraceSeconds: e.K8SDEPLOY_SHUTDOWN_GRACE_SECONDS,
   };

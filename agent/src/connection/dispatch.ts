@@ -22,7 +22,8 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
         try {
           const d = payload.value;
           const key = `${d.namespace}/${d.kind}/${d.workload}`;
-          return result(id, await options.workloads.run(key, () => executors.deploy(d, onProgress)));
+          const timing = { createdAt: command.createdAt, expiresAt: command.expiresAt };
+          return result(id, await options.workloads.run(key, () => executors.deploy(d, onProgress, timing)));
         } catch (error) {
           // Executors promise never to throw; if one does, report instead of crashing.
           return failed(id, FailureReason.FAILURE_REASON_KUBERNETES_API, `deploy failed: ${messageOf(error)}`);

@@ -10,9 +10,10 @@ import {
   FailureReason,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Executors, Progress, Result } from "../executor.js";
+import type { CommandTiming, Executors, Progress, Result } from "../executor.js";
 import { createClients, httpStatus, type KubeClients, toFailure } from "../kube.js";
 import {
+  ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_PREVIOUS_IMAGES,
   ANNOTATION_PREVIOUS_TEMPLATE_DEPLOYMENT_ID,
@@ -45,9 +46,12 @@ const ROLLBACK_REASONS: ReadonlySet<FailureReason> = new Set([
 
 const MAX_PATCH_ATTEMPTS = 5;
 
+/** Clock skew allowed between the orchestrator (which set the queue deadline) and this agent. */
+export const DEADLINE_SKEW_MS = 30_000;
+
 export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOptions = {}): Executors["deploy"] {
   const clients = createClients(kc);
-  return async (command, onProgress) => {
+  return async (command, onProgress, timing = {}) => {
     const emit = (p: Progress) => {
       try {
         onProgress(p);
@@ -56,7 +60,7 @@ export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOpti
       }
     };
     try {
-      return await deploy(clients, command, emit, options);
+      return await deploy(clients, command, emit, options, timing);
     } catch (err) {
       return failed({
         reason: FailureReason.FAILURE_REASON_KUBERNETES_API,
@@ -82,6 +86,7 @@ async function deploy(
   command: DeployCommand,
   emit: (p: Progress) => void,
   options: DeployExecutorOptions,
+  timing: CommandTiming,
 ): Promise<Result> {
   const problem = validateDeployCommand(command);
   if (problem) return failed({ reason: FailureReason.FAILURE_REASON_INVALID_COMMAND, message: problem });
@@ -123,6 +128,8 @@ async function deploy(
       obj = current;
       break;
     }
+    const unapplied = refuseUnapplied(id, where, annotations, timing);
+    if (unapplied) return unapplied;
     try {
       previous = selectContainers(podTemplate(current)?.spec, command.containers, command.image, where);
     } catch (err) {
@@ -135,7 +142,7 @@ async function deploy(
         kind,
         namespace,
         name,
-        deployPatch(command, previous, previousTemplateId, current.metadata?.resourceVersion),
+        deployPatch(command, previous, previousTemplateId, current.metadata?.resourceVersion, timing.createdAt),
       );
     } catch (err) {
       if (httpStatus(err) === 409 && attempt < MAX_PATCH_ATTEMPTS) continue;
@@ -232,6 +239,47 @@ async function deploy(
     replicas: outcome.status?.replicas,
     ...images,
   };
+}
+
+/**
+ * A deploy that was not applied yet must not be: past its queue deadline (EXPIRED), or older than
+ * the deploy the workload records (SUPERSEDED: applying it would revert newer images, e.g. when
+ * an old command is redelivered after an agent restart). Creation order is time, then id.
+ */
+function refuseUnapplied(
+  id: string,
+  where: string,
+  annotations: Record<string, string>,
+  timing: CommandTiming,
+): Result | undefined {
+  const unchanged = "; the workload was not changed";
+  if (timing.expiresAt && Date.now() > timing.expiresAt.getTime() + DEADLINE_SKEW_MS) {
+    return {
+      state: DeploymentState.DEPLOYMENT_STATE_EXPIRED,
+      failure: {
+        reason: FailureReason.FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED,
+        message: `deployment ${id} reached the agent after its queue deadline ${timing.expiresAt.toISOString()}${unchanged}`,
+      },
+      message: `deployment ${id} expired before it could start${unchanged}`,
+      previousImages: [],
+      appliedImages: [],
+    };
+  }
+  const recordedId = annotations[ANNOTATION_DEPLOYMENT_ID];
+  const recordedAt = Date.parse(annotations[ANNOTATION_DEPLOYMENT_CREATED_AT] ?? "");
+  const createdAt = timing.createdAt?.getTime();
+  if (recordedId === undefined || Number.isNaN(recordedAt) || createdAt === undefined) return undefined;
+  if (createdAt < recordedAt || (createdAt === recordedAt && id < recordedId)) {
+    const message = `not applied: ${where} already runs the newer deployment ${recordedId} (created ${new Date(recordedAt).toISOString()}); deployment ${id} is older${unchanged}`;
+    return {
+      state: DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+      failure: { reason: FailureReason.FAILURE_REASON_SUPERSEDED, message },
+      message,
+      previousImages: [],
+      appliedImages: [],
+    };
+  }
+  return undefined;
 }
 
 /** `web: ghcr.io/acme/web:1 → ghcr.io/acme/web:2, init container migrate: … → …` */

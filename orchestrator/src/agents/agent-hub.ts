@@ -117,9 +117,7 @@ export class AgentHub {
   };
 
   private handle(session: AgentSession, request: ConnectRequest): void {
-    session.onMessage(request).catch((err: unknown) => {
-      this.options.log.warn({ err, agentId: session.agentId }, "applying an agent message failed");
-    });
+    session.receive(request);
   }
 
   private async open(agentId: string, hello: Hello, call: Call): Promise<AgentSession> {

@@ -5,6 +5,7 @@ import {
   MAX_CONTAINERS,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_ORIGIN_FIELD_LENGTH,
+  MAX_QUEUE_TIMEOUT_SECONDS,
   MAX_TIMEOUT_SECONDS,
 } from "@k8sdeploy/proto/contract/limits.js";
 import { validateDns1123Label, validateDns1123Subdomain } from "@k8sdeploy/proto/contract/names.js";
@@ -22,6 +23,8 @@ export interface ValidDeploy {
   rollbackOnFailure: boolean;
   idempotencyKey: string;
   origin: Origin;
+  /** 0: the orchestrator's default. */
+  queueTimeoutSeconds: number;
 }
 
 const ORIGIN_FIELDS = ["repository", "sha", "ref", "actor", "runUrl", "workflow"] as const;
@@ -63,6 +66,11 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
   if (req.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
     problems.push(`timeout_seconds: ${req.timeoutSeconds} is above the maximum of ${MAX_TIMEOUT_SECONDS}`);
   }
+  if (req.queueTimeoutSeconds > MAX_QUEUE_TIMEOUT_SECONDS) {
+    problems.push(
+      `queue_timeout_seconds: ${req.queueTimeoutSeconds} is above the maximum of ${MAX_QUEUE_TIMEOUT_SECONDS} (7 days)`,
+    );
+  }
   if (req.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     problems.push(
       `idempotency_key: at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${req.idempotencyKey.length}`,
@@ -89,5 +97,6 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
     rollbackOnFailure: req.rollbackOnFailure,
     idempotencyKey: req.idempotencyKey,
     origin,
+    queueTimeoutSeconds: req.queueTimeoutSeconds,
   };
 }

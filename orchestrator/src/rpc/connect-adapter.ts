@@ -12,7 +12,7 @@ import { DeployService } from "@k8sdeploy/proto/es/k8sdeploy/v1/deploy_pb.js";
 import type { Logger } from "pino";
 import type { GrpcService } from "./grpc-services.js";
 import type { CallContext } from "./handler.js";
-import { RpcError } from "./rpc-error.js";
+import { knownRpcError, RpcError } from "./rpc-error.js";
 
 type AnyHandler = (req: unknown, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 
@@ -26,7 +26,11 @@ function contextOf(ctx: HandlerContext): CallContext {
 }
 
 function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
-  if (err instanceof RpcError) return new ConnectError(err.message, err.code as number as ConnectCode);
+  const known = knownRpcError(err);
+  if (known) {
+    if (!(err instanceof RpcError)) log.warn({ err: String(err), method }, "store unavailable");
+    return new ConnectError(known.message, known.code as number as ConnectCode);
+  }
   if (err instanceof ConnectError) return err;
   log.error({ err, method }, "unexpected error in RPC handler");
   return new ConnectError("internal error; the orchestrator log has the details", ConnectCode.Internal);

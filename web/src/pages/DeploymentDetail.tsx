@@ -1,8 +1,7 @@
 // One deployment: what, where, from which commit, what happened (timeline), and a rollback.
 import { type ContainerImage, type Deployment, DeploymentState } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
 import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
-import { admin } from "../api/clients.js";
-import { errorMessage } from "../api/errors.js";
+import { admin, deploy } from "../api/clients.js";
 import { StateBadge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
 import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
@@ -22,6 +21,7 @@ import {
 } from "../lib/format.js";
 import { markFirstContent } from "../lib/perf.js";
 import { navigate } from "../lib/router.js";
+import { createAction } from "../state/action.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
 import { createDeploymentDetail } from "../state/deployment-detail.js";
 
@@ -156,9 +156,8 @@ function Images(props: { previous: ContainerImage[]; applied: ContainerImage[] }
 export function DeploymentDetail(props: { id: string }) {
   const detail = createDeploymentDetail(props.id);
   const agents = createAgentsQuery(30_000);
-  const [confirming, setConfirming] = createSignal(false);
-  const [rollingBack, setRollingBack] = createSignal(false);
-  const [rollbackError, setRollbackError] = createSignal("");
+  const [confirming, setConfirming] = createSignal<"rollback" | "cancel" | undefined>();
+  const action = createAction();
   onMount(() => {
     document.title = `${props.id} · K8sDeploy`;
   });
@@ -166,18 +165,20 @@ export function DeploymentDetail(props: { id: string }) {
     if (detail.deployment() || detail.error() || detail.notFound()) markFirstContent();
   });
 
-  const rollback = async () => {
-    setRollingBack(true);
-    setRollbackError("");
-    try {
+  const rollback = () =>
+    action.run(async () => {
       const response = await admin.rollbackDeployment({ id: props.id });
-      setConfirming(false);
+      setConfirming(undefined);
       if (response.deployment) navigate(`/deployments/${encodeURIComponent(response.deployment.id)}`);
-    } catch (err) {
-      setRollbackError(errorMessage(err));
-    } finally {
-      setRollingBack(false);
-    }
+    });
+  const cancel = () =>
+    action.run(async () => {
+      await deploy.cancelDeployment({ id: props.id, reason: "cancelled from the dashboard" });
+      setConfirming(undefined);
+    });
+  const ask = (what: "rollback" | "cancel") => {
+    action.setError("");
+    setConfirming(what);
   };
 
   return (
@@ -197,7 +198,6 @@ export function DeploymentDetail(props: { id: string }) {
         >
           {(d) => {
             const blocker = () => rollbackBlocker(d());
-            const previousImage = () => d().previousImages[0]?.image ?? "";
             return (
               <>
                 <PageHeader
@@ -212,16 +212,18 @@ export function DeploymentDetail(props: { id: string }) {
                   <Show when={!isFinalState(d().state)}>
                     <LiveIndicator status={detail.status()} />
                   </Show>
+                  <Show when={d().state === DeploymentState.QUEUED}>
+                    <button type="button" class="btn" onClick={() => ask("cancel")}>
+                      ⊘ Cancel
+                    </button>
+                  </Show>
                   <button
                     type="button"
                     class="btn"
                     disabled={blocker() !== ""}
                     title={blocker() || undefined}
                     aria-describedby={blocker() ? "rollback-blocker" : undefined}
-                    onClick={() => {
-                      setRollbackError("");
-                      setConfirming(true);
-                    }}
+                    onClick={() => ask("rollback")}
                   >
                     ↶ Roll back
                   </button>
@@ -340,18 +342,44 @@ export function DeploymentDetail(props: { id: string }) {
                 </section>
 
                 <ConfirmDialog
-                  open={confirming()}
+                  open={confirming() === "rollback"}
                   title="Roll back this deployment?"
                   confirmLabel="Roll back"
                   danger
-                  busy={rollingBack()}
-                  error={rollbackError()}
+                  busy={action.pending()}
+                  error={action.error()}
                   onConfirm={() => void rollback()}
-                  onCancel={() => setConfirming(false)}
+                  onCancel={() => setConfirming(undefined)}
                 >
                   <p>
-                    This starts a new deployment that sets {d().namespace}/{d().workload} back to{" "}
-                    <code>{previousImage()}</code>.
+                    This starts a new deployment through agent {agentName(agents.data(), d().agentId)} that sets these
+                    containers of {kindLabel(d().kind)} {d().namespace}/{d().workload} back to the images recorded
+                    before this deployment:
+                  </p>
+                  <ul class="rollback-images" aria-label="Images the rollback deploys">
+                    <For each={d().previousImages}>
+                      {(p) => (
+                        <li>
+                          {p.container}
+                          {p.init ? " (init)" : ""}: <ImageRef image={p.image} />
+                        </li>
+                      )}
+                    </For>
+                  </ul>
+                </ConfirmDialog>
+                <ConfirmDialog
+                  open={confirming() === "cancel"}
+                  title="Cancel this deployment?"
+                  confirmLabel="Cancel deployment"
+                  danger
+                  busy={action.pending()}
+                  error={action.error()}
+                  onConfirm={() => void cancel()}
+                  onCancel={() => setConfirming(undefined)}
+                >
+                  <p>
+                    It has not been sent to the agent yet. Once cancelled it is never applied to {d().namespace}/
+                    {d().workload}.
                   </p>
                 </ConfirmDialog>
               </>
