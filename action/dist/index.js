@@ -47861,7 +47861,7 @@ async function deploy(api, request, budgetSeconds) {
       return await api.deploy(request);
     } catch (error2) {
       const delay = retryDelayMs(attempt);
-      const retryable = isServiceError(error2) && error2.code === import_grpc_js4.status.UNAVAILABLE && !isTlsFailure(describeGrpcError(error2)) && request.idempotencyKey !== "";
+      const retryable = isServiceError(error2) && (error2.code === import_grpc_js4.status.UNAVAILABLE || error2.code === import_grpc_js4.status.DEADLINE_EXCEEDED) && !isTlsFailure(describeGrpcError(error2)) && request.idempotencyKey !== "";
       if (!retryable || Date.now() + delay > giveUpAt) throw error2;
       info(`Deploy: ${describeGrpcError(error2)}; trying again in ${delay / 1e3} s (attempt ${attempt + 2}).`);
       await sleep2(delay);

@@ -69,9 +69,11 @@ async function deploy(api: DeployApi, request: DeployRequest, budgetSeconds: num
       return await api.deploy(request);
     } catch (error) {
       const delay = retryDelayMs(attempt);
+      // DEADLINE_EXCEEDED too: a stalled store can hold a call past its deadline, and the
+      // idempotency key makes the retry return the deployment if the first call did create it.
       const retryable =
         isServiceError(error) &&
-        error.code === grpcStatus.UNAVAILABLE &&
+        (error.code === grpcStatus.UNAVAILABLE || error.code === grpcStatus.DEADLINE_EXCEEDED) &&
         !isTlsFailure(describeGrpcError(error)) &&
         request.idempotencyKey !== "";
       if (!retryable || Date.now() + delay > giveUpAt) throw error;

@@ -53,12 +53,37 @@ const isDeploymentId = (id: string) => id.startsWith("dep_");
 
 /** Waits between attempts to store a message (about 8 s in all), then the stream is failed. */
 export const STORE_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1500, 6000];
+/**
+ * One attempt may take this long. node-redis times a command out only while it waits to be
+ * written: one written to a connected but stalled Redis waits for its reply forever.
+ */
+export const STORE_ATTEMPT_TIMEOUT_MS = 10_000;
+
+class AttemptTimeout extends Error {
+  constructor(ms: number) {
+    super(`the store did not answer within ${ms} ms`);
+  }
+}
+
+/** `work`, or a rejection after `ms` (the work itself goes on; every step it takes is idempotent). */
+async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AttemptTimeout(ms)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export class AgentSession {
   lastHeardAt = Date.now();
   private inbox: Promise<void> = Promise.resolve();
   /** Overridable by tests. */
   retryDelaysMs: readonly number[] = STORE_RETRY_DELAYS_MS;
+  attemptTimeoutMs = STORE_ATTEMPT_TIMEOUT_MS;
   private lastSeenWrittenAt = Date.now();
   private pumping = false;
   private pumpAgain = false;
@@ -183,7 +208,7 @@ export class AgentSession {
     for (let attempt = 0; ; attempt++) {
       if (this.closed) return;
       try {
-        await this.apply(msg, state);
+        await bounded(this.apply(msg, state), this.attemptTimeoutMs);
         return;
       } catch (err) {
         const delay = this.retryDelaysMs[attempt];

@@ -206,10 +206,9 @@ export class RedisDeployments implements DeploymentStore {
     const recordKey = this.keys.deployment(id);
     const eventsKey = this.keys.deploymentEvents(id);
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
-      const [text, count] = (await this.client.multi().get(recordKey).lLen(eventsKey).exec()) as unknown as [
-        string | null,
-        number,
-      ];
+      // Two plain commands (pipelined), not MULTI: node-redis applies no command timeout to MULTI,
+      // so a stalled Redis would hold the caller forever. Consistency comes from the compare-and-set.
+      const [text, count] = await Promise.all([this.client.get(recordKey), this.client.lLen(eventsKey)]);
       if (text === null) return undefined;
       const next = update(decodeDeployment(text), count);
       if (!next) return undefined;
