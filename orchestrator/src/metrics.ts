@@ -24,6 +24,13 @@ export interface Metrics {
    * timed_out. `inc({ state })` also takes a DeploymentState number and names it.
    */
   readonly deploymentsFinished: Counter<"state">;
+  /**
+   * Failed authentications on either port; label `kind` = admin | deploy_key | agent (by the
+   * shape of the presented credential) | missing (none, or not `Bearer <token>`).
+   */
+  readonly authFailures: Counter<"kind">;
+  /** Calls refused because their client address failed to authenticate too often. */
+  readonly authRateLimited: Counter;
 }
 
 export interface CreateMetricsOptions {
@@ -55,6 +62,17 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       name: "k8sdeploy_deployments_finished_total",
       help: "Deployments that reached a final state, by state.",
       labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "k8sdeploy_auth_failures_total",
+      help: "Failed authentications, by the kind of credential presented.",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    authRateLimited: new Counter({
+      name: "k8sdeploy_auth_rate_limited_total",
+      help: "Calls refused with RESOURCE_EXHAUSTED because their address failed to authenticate too often.",
       registers: [registry],
     }),
   };
