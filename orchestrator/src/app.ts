@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
+import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
 import type { Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
@@ -18,6 +19,7 @@ import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
 import { corsHandler } from "./web/cors.js";
+import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
 
 export type { GrpcService };
@@ -30,6 +32,8 @@ export interface App {
   readonly deploy: DeployService;
   readonly admin: ReturnType<typeof adminHandlers>;
   readonly metrics: Metrics;
+  /** Counts failed authentications and refuses addresses that fail too often (both ports). */
+  readonly authGuard?: AuthGuard;
   /** True when the app can serve (store reachable). */
   ready(): Promise<boolean>;
   /** Drains agent streams and closes the store. */
@@ -46,6 +50,10 @@ export interface AppOptions {
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
+  /** Default https://github.com. */
+  githubServerUrl?: string | undefined;
+  /** Default 30. */
+  authFailuresPerMinute?: number | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -57,6 +65,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       describeTimeoutSeconds: config.describeTimeoutSeconds,
       queueTimeoutSeconds: config.queueTimeoutSeconds,
       corsOrigins: config.corsOrigins,
+      githubServerUrl: config.githubServerUrl,
+      authFailuresPerMinute: config.authFailuresPerMinute,
     },
     log,
   );
@@ -68,6 +78,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
   const auth = new Authenticator(store, options.adminToken);
+  const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
   const agents = new AdminAgents(store);
   const keys = new AdminKeys(store, agents);
@@ -99,15 +110,21 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
       corsHandler(options.corsOrigins ?? []),
-      connectHandler(log, {
-        deploy: { service: services.deploy, handlers: deployHandlers as never },
-        admin: { service: services.admin, handlers: admin as never },
-      }),
+      dashboardConfigHandler({ githubServerUrl: options.githubServerUrl ?? "https://github.com" }),
+      connectHandler(
+        log,
+        {
+          deploy: { service: services.deploy, handlers: deployHandlers as never },
+          admin: { service: services.admin, handlers: admin as never },
+        },
+        authGuard,
+      ),
       ...(webDist ? [webAppHandler(webDist)] : []),
     ],
     deploy,
     admin,
     metrics,
+    authGuard,
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();

@@ -31,6 +31,13 @@ export interface Metrics {
   readonly agentMessagesRefused: Counter<"reason">;
   /** Deployments ended by the orchestrator without being applied; label `state` = expired | superseded. */
   readonly deploymentsEndedUnapplied: Counter<"state">;
+  /**
+   * Failed authentications on either port; label `kind` = admin | deploy_key | agent (by the
+   * shape of the presented credential) | missing (none, or not `Bearer <token>`).
+   */
+  readonly authFailures: Counter<"kind">;
+  /** Calls refused because their client address failed to authenticate too often. */
+  readonly authRateLimited: Counter;
 }
 
 export interface CreateMetricsOptions {
@@ -74,6 +81,17 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       name: "k8sdeploy_deployments_ended_unapplied_total",
       help: "Deployments the orchestrator ended without sending them (queue deadline passed, a newer deployment of the workload succeeded), by state.",
       labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "k8sdeploy_auth_failures_total",
+      help: "Failed authentications, by the kind of credential presented.",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    authRateLimited: new Counter({
+      name: "k8sdeploy_auth_rate_limited_total",
+      help: "Calls refused with RESOURCE_EXHAUSTED because their address failed to authenticate too often.",
       registers: [registry],
     }),
   };

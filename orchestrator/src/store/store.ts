@@ -84,6 +84,8 @@ export type BusMessage =
   /** A newer connection of the agent started (or the agent was revoked): others must close theirs. */
   | { type: "agent-connected"; agentId: string; connectionId: string }
   | { type: "agent-revoked"; agentId: string }
+  /** The agent's tokens changed: streams opened with a token no longer valid must close. */
+  | { type: "agent-token-rotated"; agentId: string }
   /** An agent answered a describe command. `payload` is a base64 DescribeReply. */
   | { type: "reply"; commandId: string; payload: string };
 

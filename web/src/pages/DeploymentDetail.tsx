@@ -19,10 +19,12 @@ import {
   toDate,
   toMillis,
 } from "../lib/format.js";
+import { githubLinks } from "../lib/github-links.js";
 import { markFirstContent } from "../lib/perf.js";
 import { navigate } from "../lib/router.js";
 import { createAction } from "../state/action.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
+import { dashboardConfig } from "../state/dashboard-config.js";
 import { createDeploymentDetail } from "../state/deployment-detail.js";
 
 /** Why the deployment cannot be rolled back from here, or "" if it can. */
@@ -35,27 +37,9 @@ export function rollbackBlocker(d: Deployment): string {
   return "";
 }
 
-function githubBase(d: Deployment): string {
-  try {
-    if (d.origin?.runUrl) return new URL(d.origin.runUrl).origin;
-  } catch {
-    // not a URL
-  }
-  return "https://github.com";
-}
-
-function safeUrl(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return u.protocol === "https:" || u.protocol === "http:" ? u.href : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function Origin(props: { d: Deployment }) {
   const o = () => props.d.origin;
-  const base = () => githubBase(props.d);
+  const links = () => githubLinks(dashboardConfig()?.githubServerUrl ?? "", o());
   const repo = () => o()?.repository ?? "";
   return (
     <Show when={o() && (o()!.repository || o()!.actor || o()!.sha)} fallback={<p class="muted">No origin recorded.</p>}>
@@ -63,18 +47,24 @@ function Origin(props: { d: Deployment }) {
         <Show when={repo()}>
           <dt>Repository</dt>
           <dd>
-            <a href={`${base()}/${repo()}`} rel="noopener noreferrer" target="_blank">
-              {repo()}
-            </a>
+            <Show when={links().repository} fallback={<span>{repo()}</span>}>
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  {repo()}
+                </a>
+              )}
+            </Show>
           </dd>
         </Show>
         <Show when={o()!.sha}>
           <dt>Commit</dt>
           <dd>
-            <Show when={repo()} fallback={<code>{shortSha(o()!.sha)}</code>}>
-              <a href={`${base()}/${repo()}/commit/${o()!.sha}`} rel="noopener noreferrer" target="_blank">
-                <code>{shortSha(o()!.sha)}</code>
-              </a>
+            <Show when={links().commit} fallback={<code>{shortSha(o()!.sha)}</code>}>
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  <code>{shortSha(o()!.sha)}</code>
+                </a>
+              )}
             </Show>
             <Show when={o()!.ref}>
               <span class="muted"> on {o()!.ref.replace(/^refs\/heads\//, "")}</span>
@@ -84,7 +74,7 @@ function Origin(props: { d: Deployment }) {
         <Show when={o()!.workflow || o()!.runUrl}>
           <dt>Workflow run</dt>
           <dd>
-            <Show when={safeUrl(o()!.runUrl)} fallback={<span>{o()!.workflow}</span>}>
+            <Show when={links().run} fallback={<span>{o()!.workflow || o()!.runUrl}</span>}>
               {(url) => (
                 <a href={url()} rel="noopener noreferrer" target="_blank">
                   {o()!.workflow || "Open run"}
@@ -96,10 +86,15 @@ function Origin(props: { d: Deployment }) {
         <Show when={o()!.actor}>
           <dt>Actor</dt>
           <dd>
-            <Show when={o()!.actor !== "dashboard"} fallback={<span>dashboard</span>}>
-              <a href={`${base()}/${o()!.actor}`} rel="noopener noreferrer" target="_blank">
-                @{o()!.actor}
-              </a>
+            <Show
+              when={links().actor}
+              fallback={<span>{o()!.actor === "dashboard" ? "dashboard" : `@${o()!.actor}`}</span>}
+            >
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  @{o()!.actor}
+                </a>
+              )}
             </Show>
           </dd>
         </Show>
