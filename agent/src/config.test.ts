@@ -31,7 +31,7 @@ test("minimal configuration and defaults", (t) => {
   t.is(c.logLevel, "info");
   t.is(c.ca, undefined);
   t.is(c.agentIdHint, undefined);
-  t.is(c.agentVersion, JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version);
+  t.is(c.agentVersion, JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
 });
 
 test("every variable set", (t) => {

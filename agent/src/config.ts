@@ -34,7 +34,7 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** KUBECONFIG as set (client-node reads it itself; in a pod the service account is used). */
   readonly kubeconfig: string | undefined;
-  /** Agent version (semver), from agent/package.json. */
+  /** Agent version (semver): K8sDeploy's version, from the root package.json. */
   readonly agentVersion: string;
   /**
    * Lower-case proxy variables to add to the environment for grpc-js, which reads only
@@ -340,7 +340,7 @@ function errorCode(e: unknown): string {
 }
 
 // The bundle (scripts/bundle.mjs) replaces this identifier with the version string; the tsc build
-// and tests read agent/package.json next to src/ or dist/.
+// and tests read the root package.json (one version for every part), two levels above src/ or dist/.
 declare const __K8SDEPLOY_AGENT_VERSION__: string | undefined;
 
 let cachedVersion: string | undefined;
@@ -350,7 +350,7 @@ export function agentVersion(): string {
     cachedVersion = __K8SDEPLOY_AGENT_VERSION__;
   } else {
     try {
-      const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
         version?: unknown;
       };
       cachedVersion = typeof pkg.version === "string" ? pkg.version : "0.0.0-unknown";
