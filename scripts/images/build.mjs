@@ -147,8 +147,20 @@ for (const p of platforms) {
 const outDir = resolve(args.out ?? join(repoRoot, "dist", "images"));
 const cacheRoot = process.env.K8SDEPLOY_IMAGES_CACHE ?? join(homedir(), ".cache", "k8sdeploy-images");
 const version = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version;
-const revision = git(["rev-parse", "HEAD"]);
-const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git(["log", "-1", "--format=%ct"]));
+// Revision and timestamp: of the last commit that changed what goes into the images, so that a
+// commit touching only the deploy manifests or docs (e.g. pinning the digests at release) builds
+// the same digests. SOURCE_DATE_EPOCH overrides the timestamp.
+const NOT_IMAGE_INPUTS = [
+  ":(exclude)agent/deploy",
+  ":(exclude)orchestrator/deploy",
+  ":(exclude).github",
+  ":(exclude)test",
+  ":(exclude)bench",
+  ":(exclude)web/screenshots",
+  ":(glob,exclude)**/*.md",
+];
+const [revision, commitTime] = git(["log", "-1", "--format=%H %ct", "--", ".", ...NOT_IMAGE_INPUTS]).split(" ");
+const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? commitTime);
 if (!Number.isInteger(epoch) || epoch <= 0) fail(`SOURCE_DATE_EPOCH must be seconds since the epoch, not ${epoch}`);
 const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
 const source = process.env.K8SDEPLOY_IMAGE_SOURCE ?? "https://github.com/k8sdeploy/k8sdeploy";
