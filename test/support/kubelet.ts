@@ -36,9 +36,11 @@ export interface PodRunOptions {
   listenEnv?: Record<string, string | number>;
   /** Replace these variables after resolving (named in the test). */
   envOverrides?: Record<string, string>;
+  /** Which of the Deployment's running pods (by name order), for several replicas. */
+  podIndex?: number;
 }
 
-async function podOf(namespace: string, deployment: k8s.V1Deployment): Promise<k8s.V1Pod> {
+async function podOf(namespace: string, deployment: k8s.V1Deployment, index = 0): Promise<k8s.V1Pod> {
   const { core } = kube();
   const selector = Object.entries(deployment.spec?.selector.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
@@ -46,7 +48,9 @@ async function podOf(namespace: string, deployment: k8s.V1Deployment): Promise<k
   let pod: k8s.V1Pod | undefined;
   await waitFor(async () => {
     const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
-    pod = pods.items.find((p) => !p.metadata?.deletionTimestamp && p.status?.phase === "Running");
+    pod = pods.items
+      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === "Running")
+      .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""))[index];
     return pod !== undefined;
   }, `a running pod of ${namespace}/${deployment.metadata?.name}`);
   return pod as k8s.V1Pod;
@@ -76,7 +80,7 @@ export async function podRunFor(
 ): Promise<PodRun> {
   const { core, apps, kc } = kube();
   const deployment = await apps.readNamespacedDeployment({ name: deploymentName, namespace });
-  const pod = await podOf(namespace, deployment);
+  const pod = await podOf(namespace, deployment, options.podIndex);
   const spec = pod.spec as k8s.V1PodSpec;
   const container = spec.containers.find((c) => c.name === containerName);
   if (!container) throw new Error(`no container ${containerName} in ${namespace}/${deploymentName}`);
