@@ -32,7 +32,7 @@ test("one version: every workspace, the CLI, both bundles, the dashboard, the ch
   const js = (await readdir(assets)).filter((f) => f.endsWith(".js"));
   const texts = await Promise.all(js.map((f) => readFile(path.join(assets, f), "utf8")));
   t.true(
-    texts.some((s) => s.includes(`"${root.version}"`)),
+    texts.some((s) => s.includes(`"${root.version}"`) || s.includes(`\`${root.version}\``)),
     "the dashboard bundle carries the version (footer)",
   );
   const changelog = await readFile(path.join(repoRoot, "CHANGELOG.md"), "utf8");

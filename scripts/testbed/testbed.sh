@@ -383,8 +383,7 @@ start_redis() {
 }
 
 start_registry() {
-  # No OpenTelemetry exporter is configured here; without this it logs a warning on every start.
-  OTEL_TRACES_EXPORTER=none start registry registry serve "$REGISTRY_DIR/config.yml"
+  start registry registry serve "$REGISTRY_DIR/config.yml"
 }
 
 start_etcd() {
