@@ -6,9 +6,9 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import test from "ava";
-import { type ImageName, imagesReport, testImageReference } from "./support/images.js";
+import { type ImageName, imagesReport, scratchDir, testImageReference } from "./support/images.js";
 import { craneOk, manifestOf, platformsOf } from "./support/registry.js";
-import { repoRoot, run, tempDir } from "./support/tools.js";
+import { repoRoot, run } from "./support/tools.js";
 
 const NAMES: ImageName[] = ["agent", "orchestrator"];
 const AGENT_GOAL_BYTES = 60_000_000;
@@ -62,7 +62,7 @@ test("reproducible: building again from the same inputs gives the same digests",
     cwd: repoRoot,
     encoding: "utf8",
   });
-  const out = await tempDir("k8sd-images-again-");
+  const out = await scratchDir("k8sd-images-again-");
   const started = Date.now();
   const r = await run(process.execPath, [path.join(repoRoot, "scripts", "images", "build.mjs"), "--out", out], {
     timeoutMs: 580_000,

@@ -9,13 +9,26 @@
 // bed on 127.0.0.1. arm64 images run under qemu-aarch64-static (bind-mounted into the rootfs and
 // named explicitly, so no binfmt_misc registration is needed).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { type Platform, registryClientEnv, testRegistry } from "./registry.js";
 import { repoRoot, run, tempDir } from "./tools.js";
 
 export const imagesDir = path.join(repoRoot, "dist", "images");
+
+// Pulled and unpacked images are ~200 MB each: removed when the test process exits.
+const scratch: string[] = [];
+process.once("exit", () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary directory removed when the test process exits. */
+export async function scratchDir(prefix: string): Promise<string> {
+  const dir = await tempDir(prefix);
+  scratch.push(dir);
+  return dir;
+}
 export const QEMU_AARCH64 = "/usr/bin/qemu-aarch64-static";
 
 export type ImageName = "agent" | "orchestrator";
@@ -122,7 +135,7 @@ export interface UnpackedImage {
 /** Pulls `reference` (by digest) for one platform from the test registry and unpacks it. */
 export async function pullImage(reference: string, platform: Platform): Promise<UnpackedImage> {
   const reg = testRegistry();
-  const dir = await tempDir("k8sd-pulled-");
+  const dir = await scratchDir("k8sd-pulled-");
   const [, arch, variant] = platform.split("/");
   const layout = path.join(dir, "oci");
   const copy = await run(
