@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Capability, type Command, DrainReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { DeploymentState, FailureReason, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test, { type ExecutionContext } from "ava";
-import { loadConfig } from "../config.js";
+import { agentVersion, loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
 import { type AgentExit, FatalAgentError, type RunAgentOptions, runAgent } from "./agent-runner.js";
 import { FakeExecutors, forbidden } from "./testing/fake-executors.js";
@@ -95,7 +95,7 @@ test.serial("hello is the first message, with the bearer token and the agent's i
   const first = s.received[0]!.msg;
   if (first?.$case !== "hello") return t.fail(`first message was ${first?.$case}`);
   t.like(first.value, {
-    agentVersion: "0.1.0",
+    agentVersion: agentVersion(),
     arch: process.arch,
     kubernetesVersion: "v1.36.3",
     autoUpdateEnabled: false,

@@ -27,7 +27,7 @@ interface Revealed {
 function RevealToken(props: { revealed: Revealed; onDone: () => void }) {
   let heading: HTMLHeadingElement | undefined;
   onMount(() => heading?.focus());
-  const [variant, setVariant] = createSignal<InstallVariant>("base");
+  const [variant, setVariant] = createSignal<InstallVariant>("namespace");
   const created = () => props.revealed.kind === "created";
   const snippet = () =>
     created() ? installSnippet(props.revealed.token, grpcUrl(), variant()) : rotateSnippet(props.revealed.token);
