@@ -52,6 +52,8 @@ export interface ActionInputs {
   wait: boolean;
   timeoutSeconds: number;
   rollbackOnFailure: boolean;
+  /** Ask the agent to write the image pinned by the digest it resolves (`pin-digest`). */
+  pinDigest: boolean;
   /** PEM of a private CA, read from `ca-file`. */
   ca?: Buffer;
   caFile?: string;
@@ -254,6 +256,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   const wait = boolean(get, "wait", true);
   const timeoutSeconds = parseTimeout(get("timeout"));
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
+  const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
   const ca = caFile === "" ? undefined : readCa(caFile, server.tls);
 
@@ -283,6 +286,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
     wait,
     timeoutSeconds,
     rollbackOnFailure,
+    pinDigest,
     ...(ca ? { ca, caFile } : {}),
     idempotencyKey,
   };

@@ -171,6 +171,7 @@ export async function run(): Promise<void> {
       rollbackOnFailure: inputs.rollbackOnFailure,
       idempotencyKey: inputs.idempotencyKey,
       origin,
+      pinDigest: inputs.pinDigest,
     });
     const initial = response.deployment;
     if (!initial) throw new Error("The server accepted the deployment but returned none");
@@ -202,6 +203,7 @@ export async function run(): Promise<void> {
   report.finishedAt = Date.now();
   if (report.status) core.setOutput("status", report.status);
   core.setOutput("message", report.message);
+  core.setOutput("digest", report.deployment?.resolvedDigest ?? "");
   await writeSummary(report);
   if (failed) core.setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -12,11 +12,12 @@
 //   2  the orchestrator rejected the agent token (UNAUTHENTICATED / PERMISSION_DENIED)
 //   130 a second SIGTERM/SIGINT cut the graceful shutdown short
 import { VersionApi } from "@kubernetes/client-node";
-import { agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
+import { type AgentConfig, agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
 import { AGENT_EXIT_CODES, FatalAgentError, runAgent } from "./connection/agent-runner.js";
 import { createExecutors } from "./executors.js";
 import { loadKubeConfig } from "./kube.js";
 import { createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
+import type { PreflightOptions } from "./registry/preflight.js";
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--version") || argv.includes("-v")) {
@@ -54,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const executors = createExecutors(kc, {
     selfUpdate: { enabled: config.autoUpdate, namespace: config.podNamespace, deploymentName: config.agentDeployment },
+    deploy: { preflight: preflightOptions(config) },
   });
   const versionApi = kc.makeApiClient(VersionApi);
 
@@ -90,6 +92,15 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, "the agent failed");
     return AGENT_EXIT_CODES.crash;
   }
+}
+
+function preflightOptions(config: AgentConfig): PreflightOptions {
+  return {
+    mode: config.preflight,
+    timeoutMs: config.preflightTimeoutSeconds * 1000,
+    agentSecret: config.registrySecret ? { namespace: config.podNamespace, name: config.registrySecret } : undefined,
+    registry: { caPem: config.registryCa, insecureRegistries: config.insecureRegistries },
+  };
 }
 
 function installCrashHandlers(log: Logger): void {

@@ -12,6 +12,7 @@ import {
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Executors, Progress, Result } from "../executor.js";
 import { createClients, httpStatus, type KubeClients, toFailure } from "../kube.js";
+import { createPreflight, type Preflight, type PreflightOptions } from "../registry/preflight.js";
 import {
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_PREVIOUS_IMAGES,
@@ -33,6 +34,8 @@ export interface DeployExecutorOptions {
   watchTimeoutSeconds?: number;
   /** Bound for waiting on a rollback's rollout. Default: the command's timeout, clamped to 30…300 s. */
   rollbackTimeoutSeconds?: number;
+  /** Image pre-flight (registry/preflight.ts): mode, the agent's registry secret, TLS, timeouts. */
+  preflight?: PreflightOptions;
 }
 
 /** Failures of the rollout itself, which a rollback can undo. */
@@ -47,8 +50,12 @@ const MAX_PATCH_ATTEMPTS = 5;
 
 export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOptions = {}): Executors["deploy"] {
   const clients = createClients(kc);
+  const preflight = createPreflight(options.preflight);
   return async (command, onProgress) => {
+    // The digest the pre-flight resolved goes on the result too, whatever the outcome.
+    let resolvedDigest: string | undefined;
     const emit = (p: Progress) => {
+      if (p.resolvedDigest) resolvedDigest = p.resolvedDigest;
       try {
         onProgress(p);
       } catch {
@@ -56,7 +63,8 @@ export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOpti
       }
     };
     try {
-      return await deploy(clients, command, emit, options);
+      const result = await deploy(clients, command, emit, options, preflight);
+      return { ...result, resolvedDigest: result.resolvedDigest || resolvedDigest || "" };
     } catch (err) {
       return failed({
         reason: FailureReason.FAILURE_REASON_KUBERNETES_API,
@@ -79,12 +87,17 @@ function failed(failure: Failure, extra: Partial<Result> = {}): Result {
 
 async function deploy(
   clients: KubeClients,
-  command: DeployCommand,
+  requested: DeployCommand,
   emit: (p: Progress) => void,
   options: DeployExecutorOptions,
+  preflight: Preflight,
 ): Promise<Result> {
-  const problem = validateDeployCommand(command);
+  const problem = validateDeployCommand(requested);
   if (problem) return failed({ reason: FailureReason.FAILURE_REASON_INVALID_COMMAND, message: problem });
+  // Image pre-flight before anything is patched; `command.image` may come back pinned by digest.
+  const checked = await preflight(clients, requested, emit);
+  if (!checked.ok) return checked.result;
+  const command = checked.command;
 
   const { kind, namespace, workload: name, deploymentId: id } = command;
   const where = `${workloadLabel(kind, name)} in namespace "${namespace}"`;

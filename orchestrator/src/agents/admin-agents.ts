@@ -95,7 +95,7 @@ export class AdminAgents {
     await this.store.queue.enqueue(agent.id, {
       id: commandId,
       createdAt: new Date(),
-      payload: { $case: "updateAgent", value: { image: request.image, version: "" } },
+      payload: { $case: "updateAgent", value: { image: request.image, version: "", readyTimeoutSeconds: 0 } },
     });
     await this.store.bus.publish({ type: "queued", agentId: agent.id });
     return { commandId };

@@ -23,5 +23,7 @@ export function agentView(record: AgentRecord, now = Date.now()): Agent {
     replicaId: connected ? (record.replicaId ?? "") : "",
     revokedAt: record.revokedAt,
     tokenPrefix: record.tokens[0]?.prefix ?? "",
+    availableUpdate: undefined,
+    lastUpdateId: record.lastUpdateId ?? "",
   };
 }

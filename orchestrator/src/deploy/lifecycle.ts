@@ -2,6 +2,7 @@
 // (ack, progress, result). Final states never change again.
 import type { CommandProgress, CommandResult, DeployCommand } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import {
+  ChangeKind,
   type Deployment,
   type DeploymentEvent,
   DeploymentState,
@@ -65,6 +66,10 @@ export function newDeployment(
     message,
     replicas: undefined,
     rollbackOf,
+    pinDigest: request.pinDigest ?? false,
+    resolvedDigest: "",
+    changeKind: ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE,
+    agentVersion: "",
   };
   return {
     deployment,
@@ -83,6 +88,7 @@ export function deployCommandOf(d: Deployment): DeployCommand {
     timeoutSeconds: d.timeoutSeconds,
     rollbackOnFailure: d.rollbackOnFailure,
     origin: d.origin,
+    pinDigest: d.pinDigest,
   };
 }
 
@@ -118,6 +124,7 @@ export function applyProgress(now: Date, progress: CommandProgress) {
       replicas: progress.replicas ?? d.replicas,
       previousImages: progress.previousImages.length > 0 ? progress.previousImages : d.previousImages,
       appliedImages: progress.appliedImages.length > 0 ? progress.appliedImages : d.appliedImages,
+      resolvedDigest: progress.resolvedDigest || d.resolvedDigest,
     };
     return {
       deployment,
@@ -144,6 +151,7 @@ export function applyResult(now: Date, result: CommandResult) {
       replicas: result.replicas ?? d.replicas,
       previousImages: result.previousImages.length > 0 ? result.previousImages : d.previousImages,
       appliedImages: result.appliedImages.length > 0 ? result.appliedImages : d.appliedImages,
+      resolvedDigest: result.resolvedDigest || d.resolvedDigest,
     };
     return { deployment, event: { time: now, state, message, replicas: deployment.replicas, failure } };
   };

@@ -22,6 +22,8 @@ export interface ValidDeploy {
   rollbackOnFailure: boolean;
   idempotencyKey: string;
   origin: Origin;
+  /** Ask the agent to write the image pinned by its resolved digest. */
+  pinDigest?: boolean;
 }
 
 const ORIGIN_FIELDS = ["repository", "sha", "ref", "actor", "runUrl", "workflow"] as const;
@@ -89,5 +91,6 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
     rollbackOnFailure: req.rollbackOnFailure,
     idempotencyKey: req.idempotencyKey,
     origin,
+    pinDigest: req.pinDigest,
   };
 }

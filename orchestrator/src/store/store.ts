@@ -37,6 +37,8 @@ export interface AgentRecord {
   /** Replica and connection holding the agent's stream; empty when disconnected. */
   replicaId?: string | undefined;
   connectionId?: string | undefined;
+  /** The latest agent-update record (a Deployment of CHANGE_KIND_AGENT_UPDATE). */
+  lastUpdateId?: string | undefined;
 }
 
 export interface KeyRecord {
