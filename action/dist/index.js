@@ -45194,6 +45194,11 @@ var FailureReason;
   FailureReason2[FailureReason2["FAILURE_REASON_KUBERNETES_API"] = 9] = "FAILURE_REASON_KUBERNETES_API";
   FailureReason2[FailureReason2["FAILURE_REASON_ROLLBACK_FAILED"] = 10] = "FAILURE_REASON_ROLLBACK_FAILED";
   FailureReason2[FailureReason2["FAILURE_REASON_POD_NOT_SCHEDULED"] = 11] = "FAILURE_REASON_POD_NOT_SCHEDULED";
+  FailureReason2[FailureReason2["FAILURE_REASON_IMAGE_NOT_FOUND"] = 20] = "FAILURE_REASON_IMAGE_NOT_FOUND";
+  FailureReason2[FailureReason2["FAILURE_REASON_REGISTRY_UNAUTHORIZED"] = 21] = "FAILURE_REASON_REGISTRY_UNAUTHORIZED";
+  FailureReason2[FailureReason2["FAILURE_REASON_PLATFORM_MISMATCH"] = 22] = "FAILURE_REASON_PLATFORM_MISMATCH";
+  FailureReason2[FailureReason2["FAILURE_REASON_REGISTRY_UNREACHABLE"] = 23] = "FAILURE_REASON_REGISTRY_UNREACHABLE";
+  FailureReason2[FailureReason2["FAILURE_REASON_AGENT_NOT_READY"] = 24] = "FAILURE_REASON_AGENT_NOT_READY";
   FailureReason2[FailureReason2["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
 })(FailureReason || (FailureReason = {}));
 function failureReasonFromJSON(object) {
@@ -45234,6 +45239,21 @@ function failureReasonFromJSON(object) {
     case 11:
     case "FAILURE_REASON_POD_NOT_SCHEDULED":
       return FailureReason.FAILURE_REASON_POD_NOT_SCHEDULED;
+    case 20:
+    case "FAILURE_REASON_IMAGE_NOT_FOUND":
+      return FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND;
+    case 21:
+    case "FAILURE_REASON_REGISTRY_UNAUTHORIZED":
+      return FailureReason.FAILURE_REASON_REGISTRY_UNAUTHORIZED;
+    case 22:
+    case "FAILURE_REASON_PLATFORM_MISMATCH":
+      return FailureReason.FAILURE_REASON_PLATFORM_MISMATCH;
+    case 23:
+    case "FAILURE_REASON_REGISTRY_UNREACHABLE":
+      return FailureReason.FAILURE_REASON_REGISTRY_UNREACHABLE;
+    case 24:
+    case "FAILURE_REASON_AGENT_NOT_READY":
+      return FailureReason.FAILURE_REASON_AGENT_NOT_READY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -45266,7 +45286,54 @@ function failureReasonToJSON(object) {
       return "FAILURE_REASON_ROLLBACK_FAILED";
     case FailureReason.FAILURE_REASON_POD_NOT_SCHEDULED:
       return "FAILURE_REASON_POD_NOT_SCHEDULED";
+    case FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND:
+      return "FAILURE_REASON_IMAGE_NOT_FOUND";
+    case FailureReason.FAILURE_REASON_REGISTRY_UNAUTHORIZED:
+      return "FAILURE_REASON_REGISTRY_UNAUTHORIZED";
+    case FailureReason.FAILURE_REASON_PLATFORM_MISMATCH:
+      return "FAILURE_REASON_PLATFORM_MISMATCH";
+    case FailureReason.FAILURE_REASON_REGISTRY_UNREACHABLE:
+      return "FAILURE_REASON_REGISTRY_UNREACHABLE";
+    case FailureReason.FAILURE_REASON_AGENT_NOT_READY:
+      return "FAILURE_REASON_AGENT_NOT_READY";
     case FailureReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+var ChangeKind;
+(function(ChangeKind2) {
+  ChangeKind2[ChangeKind2["CHANGE_KIND_UNSPECIFIED"] = 0] = "CHANGE_KIND_UNSPECIFIED";
+  ChangeKind2[ChangeKind2["CHANGE_KIND_WORKLOAD_IMAGE"] = 1] = "CHANGE_KIND_WORKLOAD_IMAGE";
+  ChangeKind2[ChangeKind2["CHANGE_KIND_AGENT_UPDATE"] = 2] = "CHANGE_KIND_AGENT_UPDATE";
+  ChangeKind2[ChangeKind2["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
+})(ChangeKind || (ChangeKind = {}));
+function changeKindFromJSON(object) {
+  switch (object) {
+    case 0:
+    case "CHANGE_KIND_UNSPECIFIED":
+      return ChangeKind.CHANGE_KIND_UNSPECIFIED;
+    case 1:
+    case "CHANGE_KIND_WORKLOAD_IMAGE":
+      return ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE;
+    case 2:
+    case "CHANGE_KIND_AGENT_UPDATE":
+      return ChangeKind.CHANGE_KIND_AGENT_UPDATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ChangeKind.UNRECOGNIZED;
+  }
+}
+function changeKindToJSON(object) {
+  switch (object) {
+    case ChangeKind.CHANGE_KIND_UNSPECIFIED:
+      return "CHANGE_KIND_UNSPECIFIED";
+    case ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE:
+      return "CHANGE_KIND_WORKLOAD_IMAGE";
+    case ChangeKind.CHANGE_KIND_AGENT_UPDATE:
+      return "CHANGE_KIND_AGENT_UPDATE";
+    case ChangeKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -45843,7 +45910,11 @@ function createBaseDeployment() {
     appliedImages: [],
     message: "",
     replicas: void 0,
-    rollbackOf: ""
+    rollbackOf: "",
+    pinDigest: false,
+    resolvedDigest: "",
+    changeKind: 0,
+    agentVersion: ""
   };
 }
 var Deployment = {
@@ -45910,6 +45981,18 @@ var Deployment = {
     }
     if (message.rollbackOf !== "") {
       writer.uint32(170).string(message.rollbackOf);
+    }
+    if (message.pinDigest !== false) {
+      writer.uint32(240).bool(message.pinDigest);
+    }
+    if (message.resolvedDigest !== "") {
+      writer.uint32(250).string(message.resolvedDigest);
+    }
+    if (message.changeKind !== 0) {
+      writer.uint32(256).int32(message.changeKind);
+    }
+    if (message.agentVersion !== "") {
+      writer.uint32(266).string(message.agentVersion);
     }
     return writer;
   },
@@ -46073,6 +46156,34 @@ var Deployment = {
             message.rollbackOf = reader.string();
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+            message.pinDigest = reader.bool();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+            message.resolvedDigest = reader.string();
+            continue;
+          }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+            message.changeKind = reader.int32();
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+            message.agentVersion = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -46106,7 +46217,11 @@ var Deployment = {
       appliedImages: globalThis.Array.isArray(object?.appliedImages) ? object.appliedImages.map((e) => ContainerImage.fromJSON(e)) : globalThis.Array.isArray(object?.applied_images) ? object.applied_images.map((e) => ContainerImage.fromJSON(e)) : [],
       message: isSet2(object.message) ? globalThis.String(object.message) : "",
       replicas: isSet2(object.replicas) ? ReplicaStatus.fromJSON(object.replicas) : void 0,
-      rollbackOf: isSet2(object.rollbackOf) ? globalThis.String(object.rollbackOf) : isSet2(object.rollback_of) ? globalThis.String(object.rollback_of) : ""
+      rollbackOf: isSet2(object.rollbackOf) ? globalThis.String(object.rollbackOf) : isSet2(object.rollback_of) ? globalThis.String(object.rollback_of) : "",
+      pinDigest: isSet2(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet2(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false,
+      resolvedDigest: isSet2(object.resolvedDigest) ? globalThis.String(object.resolvedDigest) : isSet2(object.resolved_digest) ? globalThis.String(object.resolved_digest) : "",
+      changeKind: isSet2(object.changeKind) ? changeKindFromJSON(object.changeKind) : isSet2(object.change_kind) ? changeKindFromJSON(object.change_kind) : 0,
+      agentVersion: isSet2(object.agentVersion) ? globalThis.String(object.agentVersion) : isSet2(object.agent_version) ? globalThis.String(object.agent_version) : ""
     };
   },
   toJSON(message) {
@@ -46174,6 +46289,18 @@ var Deployment = {
     if (message.rollbackOf !== "") {
       obj.rollbackOf = message.rollbackOf;
     }
+    if (message.pinDigest !== false) {
+      obj.pinDigest = message.pinDigest;
+    }
+    if (message.resolvedDigest !== "") {
+      obj.resolvedDigest = message.resolvedDigest;
+    }
+    if (message.changeKind !== 0) {
+      obj.changeKind = changeKindToJSON(message.changeKind);
+    }
+    if (message.agentVersion !== "") {
+      obj.agentVersion = message.agentVersion;
+    }
     return obj;
   },
   create(base) {
@@ -46202,6 +46329,10 @@ var Deployment = {
     message.message = object.message ?? "";
     message.replicas = object.replicas !== void 0 && object.replicas !== null ? ReplicaStatus.fromPartial(object.replicas) : void 0;
     message.rollbackOf = object.rollbackOf ?? "";
+    message.pinDigest = object.pinDigest ?? false;
+    message.resolvedDigest = object.resolvedDigest ?? "";
+    message.changeKind = object.changeKind ?? 0;
+    message.agentVersion = object.agentVersion ?? "";
     return message;
   }
 };
@@ -46243,7 +46374,8 @@ function createBaseDeployRequest() {
     timeoutSeconds: 0,
     rollbackOnFailure: false,
     idempotencyKey: "",
-    origin: void 0
+    origin: void 0,
+    pinDigest: false
   };
 }
 var DeployRequest = {
@@ -46274,6 +46406,9 @@ var DeployRequest = {
     }
     if (message.origin !== void 0) {
       Origin.encode(message.origin, writer.uint32(74).fork()).join();
+    }
+    if (message.pinDigest !== false) {
+      writer.uint32(240).bool(message.pinDigest);
     }
     return writer;
   },
@@ -46353,6 +46488,13 @@ var DeployRequest = {
             message.origin = Origin.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+            message.pinDigest = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -46374,7 +46516,8 @@ var DeployRequest = {
       timeoutSeconds: isSet3(object.timeoutSeconds) ? globalThis.Number(object.timeoutSeconds) : isSet3(object.timeout_seconds) ? globalThis.Number(object.timeout_seconds) : 0,
       rollbackOnFailure: isSet3(object.rollbackOnFailure) ? globalThis.Boolean(object.rollbackOnFailure) : isSet3(object.rollback_on_failure) ? globalThis.Boolean(object.rollback_on_failure) : false,
       idempotencyKey: isSet3(object.idempotencyKey) ? globalThis.String(object.idempotencyKey) : isSet3(object.idempotency_key) ? globalThis.String(object.idempotency_key) : "",
-      origin: isSet3(object.origin) ? Origin.fromJSON(object.origin) : void 0
+      origin: isSet3(object.origin) ? Origin.fromJSON(object.origin) : void 0,
+      pinDigest: isSet3(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet3(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false
     };
   },
   toJSON(message) {
@@ -46406,6 +46549,9 @@ var DeployRequest = {
     if (message.origin !== void 0) {
       obj.origin = Origin.toJSON(message.origin);
     }
+    if (message.pinDigest !== false) {
+      obj.pinDigest = message.pinDigest;
+    }
     return obj;
   },
   create(base) {
@@ -46422,6 +46568,7 @@ var DeployRequest = {
     message.rollbackOnFailure = object.rollbackOnFailure ?? false;
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.origin = object.origin !== void 0 && object.origin !== null ? Origin.fromPartial(object.origin) : void 0;
+    message.pinDigest = object.pinDigest ?? false;
     return message;
   }
 };
@@ -47385,6 +47532,7 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
   const wait = boolean(get, "wait", true);
   const timeoutSeconds = parseTimeout(get("timeout"));
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
+  const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
   const ca = caFile === "" ? void 0 : readCa(caFile, server.tls);
   let idempotencyKey = get("idempotency-key");
@@ -47412,6 +47560,7 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
     wait,
     timeoutSeconds,
     rollbackOnFailure,
+    pinDigest,
     ...ca ? { ca, caFile } : {},
     idempotencyKey
   };
@@ -47499,6 +47648,12 @@ function addReport(summary2, report) {
   rows.push(["Workload", `${escapeHtml(report.kindName)} ${code(`${report.namespace}/${report.workload}`)}`]);
   if (report.containers.length > 0) rows.push(["Containers", report.containers.map(code).join(", ")]);
   rows.push(["Image", code(report.image)]);
+  if (deployment?.resolvedDigest) {
+    const pinned = deployment.pinDigest ? " (pinned: the workload runs the image by this digest)" : "";
+    rows.push(["Digest", `${code(deployment.resolvedDigest)}${pinned}`]);
+  } else if (deployment?.pinDigest) {
+    rows.push(["Digest", "— (not resolved)"]);
+  }
   const statusText = report.status ? `<b>${escapeHtml(report.status)}</b>` : "—";
   rows.push(["Status", report.waited || !deployment ? statusText : `${statusText} (not waited for)`]);
   rows.push(["Duration", duration(report)]);
@@ -47679,7 +47834,8 @@ async function run() {
       timeoutSeconds: inputs.timeoutSeconds,
       rollbackOnFailure: inputs.rollbackOnFailure,
       idempotencyKey: inputs.idempotencyKey,
-      origin
+      origin,
+      pinDigest: inputs.pinDigest
     });
     const initial = response.deployment;
     if (!initial) throw new Error("The server accepted the deployment but returned none");
@@ -47707,6 +47863,7 @@ async function run() {
   report.finishedAt = Date.now();
   if (report.status) setOutput("status", report.status);
   setOutput("message", report.message);
+  setOutput("digest", report.deployment?.resolvedDigest ?? "");
   await writeSummary(report);
   if (failed) setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -314,7 +314,11 @@ export class RegistryClient {
         err.kind === "unreachable"
       ) {
         session.scheme = "http";
-        return this.get(session, path, accept, limit);
+        // An HTTPS server answers plain HTTP with 400 (Go's "Client sent an HTTP request to an
+        // HTTPS server"): then the HTTPS error (usually TLS trust) is the one worth reporting.
+        const plain = await this.get(session, path, accept, limit).catch(() => undefined);
+        if (plain !== undefined && plain.status !== 400) return plain;
+        session.scheme = "https";
       }
       throw err;
     }
