@@ -36,6 +36,10 @@ const full: Deployment = {
   message: "rolled back",
   replicas: { desired: 3, updated: 1, ready: 2, available: 2 },
   rollbackOf: "",
+  pinDigest: true,
+  resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  changeKind: 1,
+  agentVersion: "",
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {
@@ -68,6 +72,7 @@ test("oneof messages on the agent stream round-trip", (t) => {
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   };

@@ -30,6 +30,7 @@ export function deployRequest(init: Partial<DeployRequest>): DeployRequest {
     timeoutSeconds: 60,
     rollbackOnFailure: false,
     idempotencyKey: "",
+    pinDigest: false,
     origin,
     ...init,
   };

@@ -71,6 +71,7 @@ function connectStandIn(address: string, token: string) {
         instance: "stand-in",
         namespace: "k8sdeploy",
         runningCommandIds: [],
+        agentDeployment: "k8sdeploy-agent",
       },
     },
   });
@@ -115,6 +116,7 @@ function deploy(address: string, key: string, namespace = "default") {
         rollbackOnFailure: false,
         idempotencyKey: "",
         origin: undefined,
+        pinDigest: false,
       },
       md(key),
       (err, res) => {
@@ -155,6 +157,7 @@ test("a queued deploy reaches the agent; ack, progress and result drive the stat
         replicas: { desired: 2, updated: 1, ready: 1, available: 1 },
         previousImages: [{ container: "web", image: "nginx:1.26", init: false }],
         appliedImages: [{ container: "web", image: "nginx:1.27", init: false }],
+        resolvedDigest: "",
       },
     },
   });
@@ -169,6 +172,7 @@ test("a queued deploy reaches the agent; ack, progress and result drive the stat
         replicas: { desired: 2, updated: 2, ready: 2, available: 2 },
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   });
@@ -216,13 +220,22 @@ test("a command without a result is delivered again on the next connection; a la
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   });
   second.write({
     msg: {
       $case: "progress",
-      value: { commandId: id, state: 3, message: "late", replicas: undefined, previousImages: [], appliedImages: [] },
+      value: {
+        commandId: id,
+        state: 3,
+        message: "late",
+        replicas: undefined,
+        previousImages: [],
+        appliedImages: [],
+        resolvedDigest: "",
+      },
     },
   });
   await new Promise((r) => setTimeout(r, 300));
