@@ -3,8 +3,11 @@ import type { Logger } from "pino";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
+import { AgentUpdates } from "./agents/agent-updates.js";
+import { AutoUpdater } from "./agents/auto-updater.js";
+import { ReleaseChannel } from "./agents/release-channel.js";
 import { Authenticator } from "./auth/authenticate.js";
-import type { Config } from "./config.js";
+import type { AgentReleaseSource, Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { DescribeService } from "./describe/describe-service.js";
@@ -43,6 +46,12 @@ export interface AppOptions {
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
+  /** Agent release channel (see Config); defaults: none, automatic, 1 at a time, 180 s, every 60 s. */
+  agentRelease?: AgentReleaseSource | undefined;
+  agentAutoUpdate?: boolean;
+  agentUpdateConcurrency?: number;
+  agentUpdateReadySeconds?: number;
+  agentUpdateIntervalSeconds?: number;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -53,6 +62,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       redisUrl: config.redisUrl,
       describeTimeoutSeconds: config.describeTimeoutSeconds,
       corsOrigins: config.corsOrigins,
+      agentRelease: config.agentRelease,
+      agentAutoUpdate: config.agentAutoUpdate,
+      agentUpdateConcurrency: config.agentUpdateConcurrency,
+      agentUpdateReadySeconds: config.agentUpdateReadySeconds,
+      agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
     },
     log,
   );
@@ -65,13 +79,25 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
   const auth = new Authenticator(store, options.adminToken);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
-  const agents = new AdminAgents(store);
+  const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
+    readySeconds: options.agentUpdateReadySeconds ?? 180,
+    concurrency: options.agentUpdateConcurrency ?? 1,
+  });
+  const agents = new AdminAgents(store, updates);
+  const autoUpdater = new AutoUpdater({
+    store,
+    updates,
+    replicaId: options.replicaId,
+    intervalMs: (options.agentUpdateIntervalSeconds ?? 60) * 1000,
+    log,
+  });
   const keys = new AdminKeys(store, agents);
   const deploy = new DeployService({ store, auth, log, metrics });
   const deployments = new AdminDeployments(store, deploy, agents);
   const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
   await hub.start();
   await describe.start();
+  if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
@@ -98,6 +124,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();
+      autoUpdater.stop();
       await hub.shutdown();
       await store.close();
     },

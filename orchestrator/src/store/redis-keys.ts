@@ -34,6 +34,8 @@ export interface RedisKeys {
   inflight(agentId: string): string;
   /** Pub/Sub channel of the bus. */
   readonly busChannel: string;
+  /** String: holder of a replica-wide lease, with a TTL. */
+  lease(name: string): string;
 }
 
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
@@ -51,5 +53,6 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     queue: (agentId) => `${prefix}{${agentId}}:queue`,
     inflight: (agentId) => `${prefix}{${agentId}}:inflight`,
     busChannel: `${prefix}bus`,
+    lease: (name) => `${prefix}lease:${name}`,
   };
 }

@@ -22,6 +22,9 @@ export interface AgentHello {
   autoUpdateEnabled: boolean;
   capabilities: number[];
   instance: string;
+  /** Namespace and Deployment the agent runs as (for agent updates); absent from older records. */
+  namespace?: string | undefined;
+  agentDeployment?: string | undefined;
 }
 
 export interface AgentRecord {
@@ -167,6 +170,12 @@ export interface Store {
   readonly deployments: DeploymentStore;
   readonly queue: CommandQueue;
   readonly bus: Bus;
+  /**
+   * A lease shared by every replica, for work only one of them should do at a time (the agent
+   * release rollout): true when `holder` holds `name` now — acquired because nobody held it, or
+   * renewed because `holder` already did. It lapses `ttlMs` after the last successful call.
+   */
+  tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** True when the store is reachable (health endpoint). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
