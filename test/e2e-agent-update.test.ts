@@ -3,6 +3,7 @@
 // Deployment" — a Deployment in the test bed whose pods kwok runs (a `crash` image never becomes
 // Ready). The agent patches that Deployment, waits for the new pod, and rolls back.
 import test from "ava";
+import { browserPreflight, dashboardOrigin, launchChromium, openPage, screenshot } from "./support/browser.js";
 import { deployClient, deployRequest } from "./support/clients.js";
 import { waitConnected } from "./support/e2e.js";
 import { createDeployment, createNamespace, deleteNamespace, deploymentImages, waitFor } from "./support/kube.js";
@@ -147,6 +148,43 @@ test.serial(
     // One automatic attempt per release: no retry loop.
     await new Promise((r) => setTimeout(r, 3000));
     t.is((await updates()).length, 1);
+
+    // The dashboard: release channel, "update available", the record with its timeline, the button.
+    browserPreflight();
+    const browser = await launchChromium();
+    try {
+      const front = await dashboardOrigin(replica.httpAddress);
+      const { page, problems } = await openPage(browser, { adminToken: stack.adminToken });
+      await page.goto(`${front.url}/agents`);
+      await page.getByTestId("release-channel").getByText("99.0.0", { exact: true }).waitFor();
+      const row = page.locator(`tr[data-agent-id="${agentId}"]`);
+      await row.getByTestId("update-available").getByText("update available: 99.0.0").waitFor();
+      await screenshot(page, "agents-update-available", "light");
+      await row.getByRole("link", { name: "last update" }).click();
+      await page.getByTestId("agent-update-badge").getByText("Agent update to 99.0.0").waitFor();
+      await page.getByText("New agent never became Ready", { exact: true }).waitFor();
+      await page
+        .getByText(/restoring ghcr\.io\/k8sdeploy\/agent:0\.1\.0/)
+        .first()
+        .waitFor();
+      await screenshot(page, "agent-update-rolled-back", "light");
+      // The Update button queues an update to the release (this one rolls back again).
+      await page.goto(`${front.url}/agents`);
+      await row.getByTestId("update-agent").click();
+      await page.getByRole("button", { name: "Update agent" }).click();
+      await page.waitForURL(/\/deployments\/dep_/);
+      const viaButton = decodeURIComponent(new URL(page.url()).pathname.split("/").pop() ?? "");
+      await waitFor(
+        async () => (await updates()).find((d) => d.id === viaButton)?.state === "DEPLOYMENT_STATE_ROLLED_BACK",
+        "the update from the button to roll back",
+        90_000,
+      );
+      await page.getByText("New agent never became Ready", { exact: true }).waitFor();
+      t.deepEqual(problems, []);
+      await front.close();
+    } finally {
+      await browser.close();
+    }
 
     // A manual update to a good image (the CLI) succeeds once the new pod is Ready.
     const out = JSON.parse(

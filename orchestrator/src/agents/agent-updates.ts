@@ -105,7 +105,7 @@ export class AgentUpdates {
       timeoutSeconds: this.options.readySeconds,
       rollbackOnFailure: true,
       idempotencyKey: "",
-      origin: { repository: "", sha: "", ref: "", actor, runUrl: "", workflow: "agent update" },
+      origin: { repository: "", sha: "", ref: "", actor: "", runUrl: "", workflow: `agent update (${actor})` },
       state: DeploymentState.DEPLOYMENT_STATE_QUEUED,
       failure: undefined,
       createdAt: now,

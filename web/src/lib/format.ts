@@ -118,6 +118,11 @@ const failureLabels: Record<number, string> = {
   [FailureReason.KUBERNETES_API]: "Kubernetes API error",
   [FailureReason.ROLLBACK_FAILED]: "Rollback failed",
   [FailureReason.POD_NOT_SCHEDULED]: "Pod not scheduled",
+  [FailureReason.IMAGE_NOT_FOUND]: "Image not found",
+  [FailureReason.REGISTRY_UNAUTHORIZED]: "Registry refused the credentials",
+  [FailureReason.PLATFORM_MISMATCH]: "No image for the nodes' platform",
+  [FailureReason.REGISTRY_UNREACHABLE]: "Registry unreachable",
+  [FailureReason.AGENT_NOT_READY]: "New agent never became Ready",
 };
 
 export function failureLabel(reason: FailureReason): string {
