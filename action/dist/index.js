@@ -47863,7 +47863,7 @@ async function run() {
   report.finishedAt = Date.now();
   if (report.status) setOutput("status", report.status);
   setOutput("message", report.message);
-  setOutput("digest", report.deployment?.resolvedDigest ?? "");
+  if (report.deployment?.resolvedDigest) setOutput("digest", report.deployment.resolvedDigest);
   await writeSummary(report);
   if (failed) setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -203,7 +203,8 @@ export async function run(): Promise<void> {
   report.finishedAt = Date.now();
   if (report.status) core.setOutput("status", report.status);
   core.setOutput("message", report.message);
-  core.setOutput("digest", report.deployment?.resolvedDigest ?? "");
+  // Set only when known: an unset output reads as "" in workflows, like a registry not reached.
+  if (report.deployment?.resolvedDigest) core.setOutput("digest", report.deployment.resolvedDigest);
   await writeSummary(report);
   if (failed) core.setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -102,6 +102,9 @@ test("deployment image change succeeds, is read back, records annotations and re
   const current = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
   t.true(current.some((p) => p.metadata?.annotations?.[ANNOTATION_DEPLOYMENT_ID] === cmd.deploymentId));
 
+  // The image pre-flight reports first, before the patch (ghcr.io does not resolve here: a warning).
+  t.is(progress[0]?.state, S.DEPLOYMENT_STATE_DELIVERED);
+  t.regex(progress.shift()?.message ?? "", /^warning: image pre-flight: ghcr\.io\/acme\/web:1\.1\.0: cannot reach/);
   // Progress: all IN_PROGRESS; the first carries the images; counts reach the final state.
   t.true(progress.length >= 2);
   t.true(progress.every((p) => p.state === S.DEPLOYMENT_STATE_IN_PROGRESS));

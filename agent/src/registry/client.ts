@@ -7,11 +7,11 @@
 // runs on needle (no NO_PROXY handling of its own, no connect timeout, pulls a public-suffix
 // list), docker-registry-client (Joyent) and its Renovate fork bring restify and bunyan. What the
 // agent needs is two GETs (manifest, and the config blob for a single-platform image) and the
-// token dance, which is little code over undici (the HTTP client Node itself ships).
+// token dance, which is little code over undici (the HTTP client Node itself ships; see http.ts).
 import { createHash } from "node:crypto";
-import { rootCertificates } from "node:tls";
-import { type Dispatcher, EnvHttpProxyAgent, request } from "undici";
+import type { Dispatcher } from "undici";
 import type { RegistryCredential } from "./credentials.js";
+import { createHttp, type Http } from "./http.js";
 import { isLoopbackRegistry, type RegistryImage } from "./reference.js";
 
 export const MEDIA_TYPES = {
@@ -98,25 +98,19 @@ interface Response {
 }
 
 export class RegistryClient {
-  private readonly dispatcher: Dispatcher;
+  private readonly http: Http;
   private readonly insecure: Set<string>;
 
   constructor(options: RegistryClientOptions = {}) {
-    const timeout = options.connectTimeoutMs ?? 3000;
-    const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
-    this.dispatcher =
-      options.dispatcher ??
-      new EnvHttpProxyAgent({
-        connect: { ca, timeout },
-        requestTls: { ca, timeout },
-        proxyTls: { timeout },
-        keepAliveTimeout: 4000,
-      });
+    this.http = createHttp(
+      { caPem: options.caPem, connectTimeoutMs: options.connectTimeoutMs ?? 3000 },
+      options.dispatcher,
+    );
     this.insecure = new Set((options.insecureRegistries ?? []).map((r) => r.toLowerCase()));
   }
 
   close(): Promise<void> {
-    return this.dispatcher.close();
+    return this.http.close();
   }
 
   /** True when plain HTTP may be used for this registry (loopback, or listed as insecure). */
@@ -343,7 +337,7 @@ export class RegistryClient {
   ): Promise<Response> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method: "GET", headers, dispatcher: this.dispatcher, signal });
+      res = await this.http.get(url, headers, signal);
     } catch (err) {
       throw new RegistryError("unreachable", `cannot reach ${url.protocol}//${url.host}: ${networkError(err)}`);
     }

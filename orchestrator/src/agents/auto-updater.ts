@@ -51,16 +51,14 @@ export class AutoUpdater {
     for (const agent of await store.agents.listAgents()) {
       if (agent.revokedAt || !agent.hello?.autoUpdateEnabled || !isConnected(agent)) continue;
       if (updates.channel.newerThan(agent.hello.version) === undefined) continue;
-      if (agent.lastUpdateId) {
-        const last = await store.deployments.getDeployment(agent.lastUpdateId);
-        if (last?.agentVersion === release.version) continue; // one automatic attempt per release
-      }
+      if (agent.autoUpdatedTo === release.version) continue; // one automatic attempt per release
       const obstacle = await updates.obstacle(agent);
       if (obstacle) {
         log.debug({ agentId: agent.id, obstacle }, "agent update postponed");
         continue;
       }
       const d = await updates.start(agent, { image: "" }, "release channel");
+      await store.agents.updateAgent(agent.id, { autoUpdatedTo: release.version });
       log.info(
         { agentId: agent.id, deploymentId: d.id, from: agent.hello.version, to: release.version },
         "agent update started",

@@ -42,6 +42,8 @@ export interface AgentRecord {
   connectionId?: string | undefined;
   /** The latest agent-update record (a Deployment of CHANGE_KIND_AGENT_UPDATE). */
   lastUpdateId?: string | undefined;
+  /** Release version the release channel last updated this agent to automatically (one attempt each). */
+  autoUpdatedTo?: string | undefined;
 }
 
 export interface KeyRecord {
