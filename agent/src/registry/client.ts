@@ -1,17 +1,16 @@
 // A small client for the OCI distribution spec: resolves an image reference to its manifest digest
 // and the platforms it offers, with anonymous, Basic and Bearer-token (WWW-Authenticate challenge)
 // authentication, a custom CA, plain HTTP only for loopback or configured insecure registries, and
-// HTTPS_PROXY/NO_PROXY (undici's EnvHttpProxyAgent).
+// HTTPS_PROXY/NO_PROXY (http.ts).
 //
 // Hand-written because the Node registry clients on npm did not fit: @snyk/docker-registry-v2-client
 // runs on needle (no NO_PROXY handling of its own, no connect timeout, pulls a public-suffix
 // list), docker-registry-client (Joyent) and its Renovate fork bring restify and bunyan. What the
 // agent needs is two GETs (manifest, and the config blob for a single-platform image) and the
-// token dance, which is little code over undici (the HTTP client Node itself ships; see http.ts).
+// token dance, which is little code over node:https.
 import { createHash } from "node:crypto";
-import type { Dispatcher } from "undici";
 import type { RegistryCredential } from "./credentials.js";
-import { createHttp, type Http } from "./http.js";
+import { createHttp, type Http, type HttpResponse } from "./http.js";
 import { isLoopbackRegistry, type RegistryImage } from "./reference.js";
 
 export const MEDIA_TYPES = {
@@ -68,8 +67,8 @@ export interface RegistryClientOptions {
   insecureRegistries?: readonly string[];
   /** TCP + TLS connect timeout, ms (default 3000). */
   connectTimeoutMs?: number;
-  /** Test seam: the dispatcher (default an EnvHttpProxyAgent). */
-  dispatcher?: Dispatcher;
+  /** Where the proxy variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface ResolveOptions {
@@ -102,10 +101,11 @@ export class RegistryClient {
   private readonly insecure: Set<string>;
 
   constructor(options: RegistryClientOptions = {}) {
-    this.http = createHttp(
-      { caPem: options.caPem, connectTimeoutMs: options.connectTimeoutMs ?? 3000 },
-      options.dispatcher,
-    );
+    this.http = createHttp({
+      caPem: options.caPem,
+      connectTimeoutMs: options.connectTimeoutMs ?? 3000,
+      ...(options.env ? { env: options.env } : {}),
+    });
     this.insecure = new Set((options.insecureRegistries ?? []).map((r) => r.toLowerCase()));
   }
 
@@ -335,7 +335,7 @@ export class RegistryClient {
     limit: number,
     signal: AbortSignal | undefined,
   ): Promise<Response> {
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await this.http.get(url, headers, signal);
     } catch (err) {
