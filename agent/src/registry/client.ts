@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import type { RegistryCredential } from "./credentials.js";
 import { createHttp, type Http, type HttpResponse } from "./http.js";
-import { isLoopbackRegistry, type RegistryImage } from "./reference.js";
+import { hostOf, isLoopbackRegistry, type RegistryImage } from "./reference.js";
 
 export const MEDIA_TYPES = {
   ociIndex: "application/vnd.oci.image.index.v1+json",
@@ -261,6 +261,14 @@ export class RegistryClient {
         `registry ${image.registry} names a token service over plain HTTP (${url.origin}); refusing to send credentials there`,
       );
     }
+    // As go-containerregistry does: a public registry must not send us (with its credentials) to
+    // an address inside the cluster's networks.
+    if (isPrivateAddress(url.hostname) && !isPrivateAddress(hostOf(image.registry))) {
+      throw new RegistryError(
+        "invalid",
+        `registry ${image.registry} names a token service on a private address (${url.host}); refusing to send credentials there`,
+      );
+    }
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     url.searchParams.set("scope", challenge.params.scope ?? `repository:${image.repository}:pull`);
     const headers: Record<string, string> = { accept: "application/json" };
@@ -425,4 +433,17 @@ function networkError(err: unknown): string {
     ? " (TLS: is the registry's CA in K8SDEPLOY_REGISTRY_CA_FILE?)"
     : "";
   return `${code && !message.includes(code) ? `${code} ` : ""}${message}${hint}`;
+}
+
+/** IP literals of loopback, private (RFC 1918, fc00::/7) and link-local ranges; host names are not resolved. */
+export function isPrivateAddress(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return (
+      a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254)
+    );
+  }
+  return h === "::1" || /^f[cd][0-9a-f]{2}:/.test(h) || /^fe[89ab][0-9a-f]:/.test(h);
 }

@@ -3,7 +3,7 @@
 // against the test bed's real registry (preflight.integration.test.ts).
 import type { V1Node, V1PodSpec } from "@kubernetes/client-node";
 import test from "ava";
-import { parseChallenge, registryAnswer } from "./client.js";
+import { isPrivateAddress, parseChallenge, registryAnswer } from "./client.js";
 import { keyMatch, matchingCredentials, parseDockerConfig } from "./credentials.js";
 import { canLand, checkPlatforms, mismatchMessage } from "./platforms.js";
 import { isLoopbackRegistry, pinnedImage, registryImage } from "./reference.js";
@@ -186,4 +186,21 @@ test("checkPlatforms + mismatchMessage: the issue's example", (t) => {
     mismatchMessage("a:1", both, new Map([["linux/s390x", ["z"]]])),
     "a:1 has linux/amd64, linux/arm64/v8; the pods can land on linux/s390x node z",
   );
+});
+
+test("isPrivateAddress: loopback, RFC 1918, link-local, ULA; not public addresses or names", (t) => {
+  for (const h of [
+    "127.0.0.1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",
+    "169.254.169.254",
+    "[::1]",
+    "fd00::1",
+    "fe80::1",
+  ]) {
+    t.true(isPrivateAddress(h), h);
+  }
+  for (const h of ["8.8.8.8", "172.32.0.1", "ghcr.io", "localhost", "2001:db8::1"]) t.false(isPrivateAddress(h), h);
 });
