@@ -2,8 +2,8 @@
 import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test from "ava";
 import { deployClient, deployRequest } from "./support/clients.js";
-import { waitConnected } from "./support/e2e.js";
-import { createDeployment, createNamespace, deleteNamespace, deploymentImages, kube, waitFor } from "./support/kube.js";
+import { waitConnected, waitState } from "./support/e2e.js";
+import { createDeployment, createNamespace, deleteNamespace, deploymentImages, kube } from "./support/kube.js";
 import { agentBundleCheck } from "./support/preflight.js";
 import { type Stack, startStack } from "./support/stack.js";
 
@@ -25,24 +25,6 @@ async function setup(replicas: number) {
   const agent = await stack.createAgent("durable");
   const { key } = await stack.createKey(agent.id);
   return { stack, namespace, agent, key };
-}
-
-async function waitState(
-  client: ReturnType<typeof deployClient>,
-  id: string,
-  states: DeploymentState[],
-  timeoutMs = 90_000,
-) {
-  let last: DeploymentState | undefined;
-  await waitFor(
-    async () => {
-      last = (await client.get(id)).deployment?.state;
-      return last !== undefined && states.includes(last);
-    },
-    `deployment ${id} to reach ${states.join("/")} (last ${last})`,
-    timeoutMs,
-  );
-  return (await client.get(id)).deployment!;
 }
 
 test.serial("a deploy made while the agent is down is applied when it comes back", async (t) => {

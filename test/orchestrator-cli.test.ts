@@ -1,5 +1,6 @@
 // The `k8sdeploy` admin commands against a running orchestrator. Needs `npm run build`.
 import test from "ava";
+import { deployClient, deployRequest } from "./support/clients.js";
 import { type Orchestrator, runCli, startOrchestrator } from "./support/orchestrator.js";
 import { freePort, type RunResult, selfSignedCert, tempDir } from "./support/tools.js";
 
@@ -132,11 +133,38 @@ test.serial("deployments list and --state parsing", async (t) => {
 
   const bad = await cli(["deployments", "list", "--state", "exploded"]);
   t.not(bad.code, 0);
-  t.regex(bad.stderr, /expected one of queued, delivered, in_progress, succeeded, failed, rolled_back, timed_out/);
+  t.regex(
+    bad.stderr,
+    /expected one of queued, delivered, in_progress, succeeded, failed, rolled_back, timed_out, cancelled, superseded, expired/,
+  );
 
   const badLimit = await cli(["deployments", "list", "--limit", "501"]);
   t.not(badLimit.code, 0);
   t.regex(badLimit.stderr, /must be between 1 and 500/);
+});
+
+test.serial("deployments cancel: a queued deployment ends cancelled; a second cancel is refused", async (t) => {
+  const agent = JSON.parse((await cli(["agent", "create", "--name", "cancel-me", "--json"])).stdout) as { id: string };
+  const { key } = JSON.parse((await cli(["key", "create", "--agent", agent.id, "--json"])).stdout) as { key: string };
+  const client = deployClient(orch.grpcAddress, key);
+  const { deployment } = await client.deploy(
+    deployRequest({ namespace: "shop", workload: "web", image: "nginx:1.27" }),
+  );
+  client.close();
+  const id = deployment?.id ?? "";
+  const cancelled = await cli(["deployments", "cancel", id, "--reason", "release rolled back", "--json"]);
+  t.is(cancelled.code, 0, cancelled.stderr);
+  const json = JSON.parse(cancelled.stdout) as { state: string; message: string };
+  t.is(json.state, "DEPLOYMENT_STATE_CANCELLED");
+  t.regex(json.message, /cancelled by an admin before delivery: release rolled back/);
+  const again = await cli(["deployments", "cancel", id]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /^error: FAILED_PRECONDITION: deployment dep_\w+ is cancelled already/m);
+  const listed = await cli(["deployments", "list", "--state", "cancelled", "--json"]);
+  t.deepEqual(
+    (JSON.parse(listed.stdout) as { id: string }[]).map((d) => d.id),
+    [id],
+  );
 });
 
 test("a wrong token gives `error: UNAUTHENTICATED: …` and exit 1", async (t) => {

@@ -31,6 +31,7 @@ import {
   type WatchedPage,
   writeMetrics,
 } from "./support/browser.js";
+import { deployClient, deployRequest } from "./support/clients.js";
 import { githubEnv } from "./support/e2e.js";
 import { createDeployment, createNamespace, deleteNamespace, deploymentImages } from "./support/kube.js";
 import { agentBundleCheck } from "./support/preflight.js";
@@ -648,4 +649,36 @@ test.serial("signing out forgets the token; a token the server rejects sends you
   await page.locator("#admin-token").waitFor();
   t.regex(await textOf(page.locator(".notice")), /no longer accepts your admin token/);
   t.is(await page.evaluate(() => sessionStorage.getItem("k8sdeploy.adminToken")), null);
+});
+
+test.serial("a queued deployment is cancelled from its page and never applied", async (t) => {
+  // An agent that is not running: its deployment waits in the queue.
+  const offline = await stack.createAgent("web-ui-offline");
+  const { key } = await stack.createKey(offline.id);
+  const client = deployClient(stack.replicas[0]?.grpcAddress ?? "", key);
+  const { deployment } = await client.deploy(
+    deployRequest({ namespace, workload: "web", image: "registry.example/acme/web:9" }),
+  );
+  client.close();
+  const id = deployment?.id ?? "";
+  await page.goto(url(`/deployments/${id}`));
+  // The journey signed out just before: sign in again, landing on the deployment.
+  await page.fill("#admin-token", stack.adminToken);
+  await page.press("#admin-token", "Enter");
+  await page.locator(".subtitle [data-state=queued]").waitFor();
+  await page.click("button:has-text('⊘ Cancel')");
+  const dialog = page.locator("dialog[open]");
+  await dialog.waitFor();
+  t.regex(await textOf(dialog), /never applied/);
+  await dialog.locator("button[type=submit]").click();
+  await page.locator(".subtitle [data-state=cancelled]").waitFor({ timeout: 10_000 });
+  t.regex(await textOf(page.locator(".timeline")), /cancelled by an admin before delivery/);
+  t.is(await page.locator("button:has-text('⊘ Cancel')").count(), 0, "no Cancel once final");
+  const got = await adminCall<{ deployments: { id: string; state: string }[] }>("AdminService", "ListDeployments", {
+    agentId: offline.id,
+  });
+  t.deepEqual(
+    got.deployments.map((d) => [d.id, d.state]),
+    [[id, "DEPLOYMENT_STATE_CANCELLED"]],
+  );
 });

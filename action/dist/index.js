@@ -37340,15 +37340,15 @@ var require_retrying_call = __commonJS({
           callback(false);
           return;
         }
-        let retryDelayMs;
+        let retryDelayMs2;
         if (pushback === null) {
-          retryDelayMs = this.getNextRetryBackoffMs();
+          retryDelayMs2 = this.getNextRetryBackoffMs();
         } else if (pushback < 0) {
           this.state = "TRANSPARENT_ONLY";
           callback(false);
           return;
         } else {
-          retryDelayMs = pushback;
+          retryDelayMs2 = pushback;
           this.nextRetryBackoffSec = this.initialRetryBackoffSec;
         }
         this.retryTimer = setTimeout(() => {
@@ -37366,7 +37366,7 @@ var require_retrying_call = __commonJS({
             this.trace("Retry attempt denied by throttling policy");
             callback(false);
           }
-        }, retryDelayMs);
+        }, retryDelayMs2);
       }
       countActiveCalls() {
         let count = 0;
@@ -44212,6 +44212,9 @@ function debug(message) {
 function error(message, properties = {}) {
   issueCommand("error", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
+function warning(message, properties = {}) {
+  issueCommand("warning", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
 function info(message) {
   process.stdout.write(message + os4.EOL);
 }
@@ -45123,6 +45126,9 @@ var DeploymentState;
   DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_FAILED"] = 5] = "DEPLOYMENT_STATE_FAILED";
   DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_ROLLED_BACK"] = 6] = "DEPLOYMENT_STATE_ROLLED_BACK";
   DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_TIMED_OUT"] = 7] = "DEPLOYMENT_STATE_TIMED_OUT";
+  DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_CANCELLED"] = 8] = "DEPLOYMENT_STATE_CANCELLED";
+  DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_SUPERSEDED"] = 9] = "DEPLOYMENT_STATE_SUPERSEDED";
+  DeploymentState2[DeploymentState2["DEPLOYMENT_STATE_EXPIRED"] = 10] = "DEPLOYMENT_STATE_EXPIRED";
   DeploymentState2[DeploymentState2["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
 })(DeploymentState || (DeploymentState = {}));
 function deploymentStateFromJSON(object) {
@@ -45151,6 +45157,15 @@ function deploymentStateFromJSON(object) {
     case 7:
     case "DEPLOYMENT_STATE_TIMED_OUT":
       return DeploymentState.DEPLOYMENT_STATE_TIMED_OUT;
+    case 8:
+    case "DEPLOYMENT_STATE_CANCELLED":
+      return DeploymentState.DEPLOYMENT_STATE_CANCELLED;
+    case 9:
+    case "DEPLOYMENT_STATE_SUPERSEDED":
+      return DeploymentState.DEPLOYMENT_STATE_SUPERSEDED;
+    case 10:
+    case "DEPLOYMENT_STATE_EXPIRED":
+      return DeploymentState.DEPLOYMENT_STATE_EXPIRED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -45175,6 +45190,12 @@ function deploymentStateToJSON(object) {
       return "DEPLOYMENT_STATE_ROLLED_BACK";
     case DeploymentState.DEPLOYMENT_STATE_TIMED_OUT:
       return "DEPLOYMENT_STATE_TIMED_OUT";
+    case DeploymentState.DEPLOYMENT_STATE_CANCELLED:
+      return "DEPLOYMENT_STATE_CANCELLED";
+    case DeploymentState.DEPLOYMENT_STATE_SUPERSEDED:
+      return "DEPLOYMENT_STATE_SUPERSEDED";
+    case DeploymentState.DEPLOYMENT_STATE_EXPIRED:
+      return "DEPLOYMENT_STATE_EXPIRED";
     case DeploymentState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -45194,6 +45215,9 @@ var FailureReason;
   FailureReason2[FailureReason2["FAILURE_REASON_KUBERNETES_API"] = 9] = "FAILURE_REASON_KUBERNETES_API";
   FailureReason2[FailureReason2["FAILURE_REASON_ROLLBACK_FAILED"] = 10] = "FAILURE_REASON_ROLLBACK_FAILED";
   FailureReason2[FailureReason2["FAILURE_REASON_POD_NOT_SCHEDULED"] = 11] = "FAILURE_REASON_POD_NOT_SCHEDULED";
+  FailureReason2[FailureReason2["FAILURE_REASON_SUPERSEDED"] = 12] = "FAILURE_REASON_SUPERSEDED";
+  FailureReason2[FailureReason2["FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED"] = 13] = "FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED";
+  FailureReason2[FailureReason2["FAILURE_REASON_CANCELLED"] = 14] = "FAILURE_REASON_CANCELLED";
   FailureReason2[FailureReason2["FAILURE_REASON_IMAGE_NOT_FOUND"] = 20] = "FAILURE_REASON_IMAGE_NOT_FOUND";
   FailureReason2[FailureReason2["FAILURE_REASON_REGISTRY_UNAUTHORIZED"] = 21] = "FAILURE_REASON_REGISTRY_UNAUTHORIZED";
   FailureReason2[FailureReason2["FAILURE_REASON_PLATFORM_MISMATCH"] = 22] = "FAILURE_REASON_PLATFORM_MISMATCH";
@@ -45239,6 +45263,15 @@ function failureReasonFromJSON(object) {
     case 11:
     case "FAILURE_REASON_POD_NOT_SCHEDULED":
       return FailureReason.FAILURE_REASON_POD_NOT_SCHEDULED;
+    case 12:
+    case "FAILURE_REASON_SUPERSEDED":
+      return FailureReason.FAILURE_REASON_SUPERSEDED;
+    case 13:
+    case "FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED":
+      return FailureReason.FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED;
+    case 14:
+    case "FAILURE_REASON_CANCELLED":
+      return FailureReason.FAILURE_REASON_CANCELLED;
     case 20:
     case "FAILURE_REASON_IMAGE_NOT_FOUND":
       return FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND;
@@ -45286,6 +45319,12 @@ function failureReasonToJSON(object) {
       return "FAILURE_REASON_ROLLBACK_FAILED";
     case FailureReason.FAILURE_REASON_POD_NOT_SCHEDULED:
       return "FAILURE_REASON_POD_NOT_SCHEDULED";
+    case FailureReason.FAILURE_REASON_SUPERSEDED:
+      return "FAILURE_REASON_SUPERSEDED";
+    case FailureReason.FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED:
+      return "FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED";
+    case FailureReason.FAILURE_REASON_CANCELLED:
+      return "FAILURE_REASON_CANCELLED";
     case FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND:
       return "FAILURE_REASON_IMAGE_NOT_FOUND";
     case FailureReason.FAILURE_REASON_REGISTRY_UNAUTHORIZED:
@@ -45911,6 +45950,8 @@ function createBaseDeployment() {
     message: "",
     replicas: void 0,
     rollbackOf: "",
+    queueDeadline: void 0,
+    supersededBy: "",
     pinDigest: false,
     resolvedDigest: "",
     changeKind: 0,
@@ -45981,6 +46022,12 @@ var Deployment = {
     }
     if (message.rollbackOf !== "") {
       writer.uint32(170).string(message.rollbackOf);
+    }
+    if (message.queueDeadline !== void 0) {
+      Timestamp.encode(toTimestamp(message.queueDeadline), writer.uint32(178).fork()).join();
+    }
+    if (message.supersededBy !== "") {
+      writer.uint32(186).string(message.supersededBy);
     }
     if (message.pinDigest !== false) {
       writer.uint32(240).bool(message.pinDigest);
@@ -46156,6 +46203,20 @@ var Deployment = {
             message.rollbackOf = reader.string();
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+            message.queueDeadline = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+            message.supersededBy = reader.string();
+            continue;
+          }
           case 30: {
             if (tag !== 240) {
               break;
@@ -46218,6 +46279,8 @@ var Deployment = {
       message: isSet2(object.message) ? globalThis.String(object.message) : "",
       replicas: isSet2(object.replicas) ? ReplicaStatus.fromJSON(object.replicas) : void 0,
       rollbackOf: isSet2(object.rollbackOf) ? globalThis.String(object.rollbackOf) : isSet2(object.rollback_of) ? globalThis.String(object.rollback_of) : "",
+      queueDeadline: isSet2(object.queueDeadline) ? fromJsonTimestamp(object.queueDeadline) : isSet2(object.queue_deadline) ? fromJsonTimestamp(object.queue_deadline) : void 0,
+      supersededBy: isSet2(object.supersededBy) ? globalThis.String(object.supersededBy) : isSet2(object.superseded_by) ? globalThis.String(object.superseded_by) : "",
       pinDigest: isSet2(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet2(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false,
       resolvedDigest: isSet2(object.resolvedDigest) ? globalThis.String(object.resolvedDigest) : isSet2(object.resolved_digest) ? globalThis.String(object.resolved_digest) : "",
       changeKind: isSet2(object.changeKind) ? changeKindFromJSON(object.changeKind) : isSet2(object.change_kind) ? changeKindFromJSON(object.change_kind) : 0,
@@ -46289,6 +46352,12 @@ var Deployment = {
     if (message.rollbackOf !== "") {
       obj.rollbackOf = message.rollbackOf;
     }
+    if (message.queueDeadline !== void 0) {
+      obj.queueDeadline = message.queueDeadline.toISOString();
+    }
+    if (message.supersededBy !== "") {
+      obj.supersededBy = message.supersededBy;
+    }
     if (message.pinDigest !== false) {
       obj.pinDigest = message.pinDigest;
     }
@@ -46329,6 +46398,8 @@ var Deployment = {
     message.message = object.message ?? "";
     message.replicas = object.replicas !== void 0 && object.replicas !== null ? ReplicaStatus.fromPartial(object.replicas) : void 0;
     message.rollbackOf = object.rollbackOf ?? "";
+    message.queueDeadline = object.queueDeadline ?? void 0;
+    message.supersededBy = object.supersededBy ?? "";
     message.pinDigest = object.pinDigest ?? false;
     message.resolvedDigest = object.resolvedDigest ?? "";
     message.changeKind = object.changeKind ?? 0;
@@ -46375,6 +46446,7 @@ function createBaseDeployRequest() {
     rollbackOnFailure: false,
     idempotencyKey: "",
     origin: void 0,
+    queueTimeoutSeconds: 0,
     pinDigest: false
   };
 }
@@ -46406,6 +46478,9 @@ var DeployRequest = {
     }
     if (message.origin !== void 0) {
       Origin.encode(message.origin, writer.uint32(74).fork()).join();
+    }
+    if (message.queueTimeoutSeconds !== 0) {
+      writer.uint32(80).uint32(message.queueTimeoutSeconds);
     }
     if (message.pinDigest !== false) {
       writer.uint32(240).bool(message.pinDigest);
@@ -46488,6 +46563,13 @@ var DeployRequest = {
             message.origin = Origin.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+            message.queueTimeoutSeconds = reader.uint32();
+            continue;
+          }
           case 30: {
             if (tag !== 240) {
               break;
@@ -46517,6 +46599,7 @@ var DeployRequest = {
       rollbackOnFailure: isSet3(object.rollbackOnFailure) ? globalThis.Boolean(object.rollbackOnFailure) : isSet3(object.rollback_on_failure) ? globalThis.Boolean(object.rollback_on_failure) : false,
       idempotencyKey: isSet3(object.idempotencyKey) ? globalThis.String(object.idempotencyKey) : isSet3(object.idempotency_key) ? globalThis.String(object.idempotency_key) : "",
       origin: isSet3(object.origin) ? Origin.fromJSON(object.origin) : void 0,
+      queueTimeoutSeconds: isSet3(object.queueTimeoutSeconds) ? globalThis.Number(object.queueTimeoutSeconds) : isSet3(object.queue_timeout_seconds) ? globalThis.Number(object.queue_timeout_seconds) : 0,
       pinDigest: isSet3(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet3(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false
     };
   },
@@ -46549,6 +46632,9 @@ var DeployRequest = {
     if (message.origin !== void 0) {
       obj.origin = Origin.toJSON(message.origin);
     }
+    if (message.queueTimeoutSeconds !== 0) {
+      obj.queueTimeoutSeconds = Math.round(message.queueTimeoutSeconds);
+    }
     if (message.pinDigest !== false) {
       obj.pinDigest = message.pinDigest;
     }
@@ -46568,6 +46654,7 @@ var DeployRequest = {
     message.rollbackOnFailure = object.rollbackOnFailure ?? false;
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.origin = object.origin !== void 0 && object.origin !== null ? Origin.fromPartial(object.origin) : void 0;
+    message.queueTimeoutSeconds = object.queueTimeoutSeconds ?? 0;
     message.pinDigest = object.pinDigest ?? false;
     return message;
   }
@@ -46863,6 +46950,143 @@ var WatchDeploymentRequest = {
     return message;
   }
 };
+function createBaseCancelDeploymentRequest() {
+  return { id: "", reason: "" };
+}
+var CancelDeploymentRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseCancelDeploymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      id: isSet3(object.id) ? globalThis.String(object.id) : "",
+      reason: isSet3(object.reason) ? globalThis.String(object.reason) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+  create(base) {
+    return CancelDeploymentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseCancelDeploymentRequest();
+    message.id = object.id ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  }
+};
+function createBaseCancelDeploymentResponse() {
+  return { deployment: void 0 };
+}
+var CancelDeploymentResponse = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.deployment !== void 0) {
+      Deployment.encode(message.deployment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseCancelDeploymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.deployment = Deployment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return { deployment: isSet3(object.deployment) ? Deployment.fromJSON(object.deployment) : void 0 };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.deployment !== void 0) {
+      obj.deployment = Deployment.toJSON(message.deployment);
+    }
+    return obj;
+  },
+  create(base) {
+    return CancelDeploymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseCancelDeploymentResponse();
+    message.deployment = object.deployment !== void 0 && object.deployment !== null ? Deployment.fromPartial(object.deployment) : void 0;
+    return message;
+  }
+};
 function createBaseWatchDeploymentResponse() {
   return { event: void 0, deployment: void 0 };
 }
@@ -46975,6 +47199,20 @@ var DeployServiceService = {
     requestDeserialize: (value) => WatchDeploymentRequest.decode(value),
     responseSerialize: (value) => Buffer.from(WatchDeploymentResponse.encode(value).finish()),
     responseDeserialize: (value) => WatchDeploymentResponse.decode(value)
+  },
+  /**
+   * Cancels a deployment that has not been sent to its agent yet (state CANCELLED, never applied).
+   * FAILED_PRECONDITION once the agent may have received it (roll back instead) or when it is
+   * final already. A deploy key may cancel what it may read; admins any deployment.
+   */
+  cancelDeployment: {
+    path: "/k8sdeploy.v1.DeployService/CancelDeployment",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value) => Buffer.from(CancelDeploymentRequest.encode(value).finish()),
+    requestDeserialize: (value) => CancelDeploymentRequest.decode(value),
+    responseSerialize: (value) => Buffer.from(CancelDeploymentResponse.encode(value).finish()),
+    responseDeserialize: (value) => CancelDeploymentResponse.decode(value)
   }
 };
 var DeployServiceClient = (0, import_grpc_js.makeGenericClientConstructor)(DeployServiceService, "k8sdeploy.v1.DeployService");
@@ -47026,6 +47264,14 @@ function connect(server, key, options = {}) {
         (error2, response) => error2 ? reject(error2) : resolve(response)
       );
     }),
+    cancelDeployment: (id, reason) => new Promise((resolve, reject) => {
+      client.cancelDeployment(
+        { id, reason },
+        metadata(),
+        { deadline: deadline() },
+        (error2, response) => error2 ? reject(error2) : resolve(response)
+      );
+    }),
     async *watch(id, afterSeq, signal) {
       signal?.throwIfAborted();
       const call = client.watchDeployment({ id, afterSeq }, metadata());
@@ -47044,12 +47290,16 @@ function connect(server, key, options = {}) {
 
 // action/src/follow.ts
 var import_grpc_js3 = __toESM(require_src3(), 1);
-var QUEUE_GRACE_SECONDS = 120;
+var SLACK_SECONDS = 120;
+var QUEUED_SLACK_SECONDS = 5;
 var FINAL_STATES = /* @__PURE__ */ new Set([
   DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
   DeploymentState.DEPLOYMENT_STATE_FAILED,
   DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK,
-  DeploymentState.DEPLOYMENT_STATE_TIMED_OUT
+  DeploymentState.DEPLOYMENT_STATE_TIMED_OUT,
+  DeploymentState.DEPLOYMENT_STATE_CANCELLED,
+  DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+  DeploymentState.DEPLOYMENT_STATE_EXPIRED
 ]);
 var TRANSIENT = /* @__PURE__ */ new Set([
   import_grpc_js3.status.UNAVAILABLE,
@@ -47067,12 +47317,15 @@ function stateName(state) {
   const name = DeploymentState[state];
   return name && state !== DeploymentState.UNRECOGNIZED ? name.replace(/^DEPLOYMENT_STATE_/, "").toLowerCase() : "unspecified";
 }
-function describeUnfinished(deployment, timeoutSeconds) {
-  const waited = timeoutSeconds + QUEUE_GRACE_SECONDS;
+function waitSeconds(timeoutSeconds, queueTimeoutSeconds) {
+  return queueTimeoutSeconds + timeoutSeconds + SLACK_SECONDS;
+}
+function describeUnfinished(deployment, timeoutSeconds, queueTimeoutSeconds) {
+  const waited = waitSeconds(timeoutSeconds, queueTimeoutSeconds);
   if (deployment.state === DeploymentState.DEPLOYMENT_STATE_QUEUED) {
-    return `Deployment ${deployment.id} is still queued after ${waited} s: the agent seems offline. Check that the K8sDeploy agent of this cluster is running and connected to the orchestrator.`;
+    return `Deployment ${deployment.id} is still queued after ${queueTimeoutSeconds + QUEUED_SLACK_SECONDS} s: the agent seems offline. Check that the K8sDeploy agent of this cluster is running and connected to the orchestrator.`;
   }
-  return `Deployment ${deployment.id} did not reach a final state within ${waited} s (timeout ${timeoutSeconds} s + ${QUEUE_GRACE_SECONDS} s grace); last state: ${stateName(deployment.state)}${deployment.message ? `: ${deployment.message}` : ""}.`;
+  return `Deployment ${deployment.id} did not reach a final state within ${waited} s (queue ${queueTimeoutSeconds} s + timeout ${timeoutSeconds} s + ${SLACK_SECONDS} s); last state: ${stateName(deployment.state)}${deployment.message ? `: ${deployment.message}` : ""}.`;
 }
 var FollowError = class extends Error {
   constructor(error2, deployment, events) {
@@ -47109,6 +47362,12 @@ async function followDeployment(options) {
   let polled = false;
   const deadlineController = new AbortController();
   const timer = setTimeout(() => deadlineController.abort(), Math.max(0, options.deadline - now()));
+  const queuedTimer = options.queuedDeadline === void 0 ? void 0 : setTimeout(
+    () => {
+      if (deployment.state === DeploymentState.DEPLOYMENT_STATE_QUEUED) deadlineController.abort();
+    },
+    Math.max(0, options.queuedDeadline - now())
+  );
   const signal = deadlineController.signal;
   const expired = () => signal.aborted || now() >= options.deadline;
   const accept = (event, latest) => {
@@ -47184,11 +47443,12 @@ async function followDeployment(options) {
     return result();
   } finally {
     clearTimeout(timer);
+    clearTimeout(queuedTimer);
   }
 }
 
 // action/src/inputs.ts
-import { createHash } from "node:crypto";
+import { createHash, randomUUID as randomUUID2 } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 // proto/dist/src/limits.js
@@ -47198,6 +47458,7 @@ var MAX_IMAGE_LENGTH = 512;
 var MAX_CONTAINERS = 32;
 var MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 var MAX_ORIGIN_FIELD_LENGTH = 512;
+var MAX_QUEUE_TIMEOUT_SECONDS = 604800;
 
 // proto/dist/src/image-ref.js
 var InvalidImageReferenceError = class extends Error {
@@ -47470,6 +47731,16 @@ function parseTimeout(value) {
   if (seconds < 1 || seconds > MAX_TIMEOUT_SECONDS) throw new InputError("timeout", `${hint}; got ${value}.`);
   return seconds;
 }
+var DEFAULT_QUEUE_TIMEOUT_SECONDS = 120;
+function parseQueueTimeout(value) {
+  if (value === "") return DEFAULT_QUEUE_TIMEOUT_SECONDS;
+  const hint = `Input "queue-timeout" must be a whole number of seconds from 1 to ${MAX_QUEUE_TIMEOUT_SECONDS}`;
+  if (!/^\d+$/.test(value)) throw new InputError("queue-timeout", `${hint}; got ${show3(value)}.`);
+  const seconds = Number(value);
+  if (seconds < 1 || seconds > MAX_QUEUE_TIMEOUT_SECONDS)
+    throw new InputError("queue-timeout", `${hint}; got ${value}.`);
+  return seconds;
+}
 function readCa(path, tls) {
   if (!tls) {
     throw new InputError(
@@ -47531,6 +47802,8 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
   const image = parseImage(required(get, "image"));
   const wait = boolean(get, "wait", true);
   const timeoutSeconds = parseTimeout(get("timeout"));
+  const queueTimeoutInput = get("queue-timeout");
+  const queueTimeoutSeconds = parseQueueTimeout(queueTimeoutInput);
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
   const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
@@ -47548,6 +47821,7 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
       env
     );
   }
+  if (idempotencyKey === "") idempotencyKey = `local-${randomUUID2()}`;
   return {
     server,
     key,
@@ -47559,6 +47833,8 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
     image,
     wait,
     timeoutSeconds,
+    queueTimeoutSeconds,
+    queueTimeoutSet: queueTimeoutInput !== "",
     rollbackOnFailure,
     pinDigest,
     ...ca ? { ca, caFile } : {},
@@ -47595,7 +47871,10 @@ var ICONS = {
   succeeded: "✅",
   failed: "❌",
   rolled_back: "↩️",
-  timed_out: "⏱️"
+  timed_out: "⏱️",
+  cancelled: "🚫",
+  superseded: "⏭️",
+  expired: "⌛"
 };
 function escapeHtml(text) {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
@@ -47705,7 +47984,8 @@ function addReport(summary2, report) {
 }
 
 // action/src/main.ts
-var DEPLOY_TRIES = 3;
+var retryDelayMs = (attempt) => Math.min(1e3 * 2 ** attempt, 3e4);
+var isTlsFailure = (text) => /certificate|self[- ]signed|SSL|TLS|handshake/i.test(text);
 function progressLine(event) {
   const text = event.message || formatReplicas(event.replicas);
   const failure = event.failure && !text.includes(event.failure.message) ? ` (${event.failure.message})` : "";
@@ -47718,7 +47998,7 @@ function explain(error2) {
     case import_grpc_js4.status.UNAUTHENTICATED:
       return `${text} (check the "key" input: the deploy key may be wrong, revoked, or for another orchestrator)`;
     case import_grpc_js4.status.UNAVAILABLE:
-      if (/certificate|self[- ]signed|SSL|TLS|handshake/i.test(text)) {
+      if (isTlsFailure(text)) {
         return `${text} (the orchestrator's TLS certificate was not accepted: if a private CA signed it, set "ca-file")`;
       }
       return `${text} (check that "server" is right and the orchestrator is reachable from this runner)`;
@@ -47729,16 +48009,31 @@ function explain(error2) {
 function sleep2(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-async function deploy(api, request) {
-  for (let attempt = 1; ; attempt++) {
+async function deploy(api, request, budgetSeconds) {
+  const giveUpAt = Date.now() + budgetSeconds * 1e3;
+  for (let attempt = 0; ; attempt++) {
     try {
       return await api.deploy(request);
     } catch (error2) {
-      const retryable = isServiceError(error2) && error2.code === import_grpc_js4.status.UNAVAILABLE && request.idempotencyKey !== "";
-      if (!retryable || attempt >= DEPLOY_TRIES) throw error2;
-      info(`Deploy: ${describeGrpcError(error2)}; trying again (${attempt + 1} of ${DEPLOY_TRIES}).`);
-      await sleep2(1e3 * attempt);
+      const delay = retryDelayMs(attempt);
+      const retryable = isServiceError(error2) && (error2.code === import_grpc_js4.status.UNAVAILABLE || error2.code === import_grpc_js4.status.DEADLINE_EXCEEDED) && !isTlsFailure(describeGrpcError(error2)) && request.idempotencyKey !== "";
+      if (!retryable || Date.now() + delay > giveUpAt) throw error2;
+      info(`Deploy: ${describeGrpcError(error2)}; trying again in ${delay / 1e3} s (attempt ${attempt + 2}).`);
+      await sleep2(delay);
     }
+  }
+}
+async function cancelQueued(api, deployment, why) {
+  if (deployment.state !== DeploymentState.DEPLOYMENT_STATE_QUEUED) return void 0;
+  try {
+    const { deployment: cancelled } = await api.cancelDeployment(deployment.id, why);
+    if (cancelled) info(`Cancelled deployment ${deployment.id}: it will not be applied.`);
+    return cancelled;
+  } catch (error2) {
+    warning(
+      `Could not cancel deployment ${deployment.id} (${describeGrpcError(error2)}); it expires on the orchestrator at its queue deadline.`
+    );
+    return void 0;
   }
 }
 function failureText(deployment) {
@@ -47764,7 +48059,8 @@ async function follow(api, inputs, initial, report) {
     followed = await followDeployment({
       api,
       initial,
-      deadline: report.startedAt + (inputs.timeoutSeconds + QUEUE_GRACE_SECONDS) * 1e3,
+      deadline: report.startedAt + waitSeconds(inputs.timeoutSeconds, inputs.queueTimeoutSeconds) * 1e3,
+      queuedDeadline: report.startedAt + (inputs.queueTimeoutSeconds + QUEUED_SLACK_SECONDS) * 1e3,
       onEvent: (event, deployment2) => {
         report.events.push(event);
         report.deployment = deployment2;
@@ -47787,7 +48083,12 @@ async function follow(api, inputs, initial, report) {
     report.message = failureText(deployment);
     return `Deployment ${deployment.id} ${report.status}: ${report.message}`;
   }
-  const failed = describeUnfinished(deployment, inputs.timeoutSeconds);
+  const failed = describeUnfinished(deployment, inputs.timeoutSeconds, inputs.queueTimeoutSeconds);
+  const cancelled = await cancelQueued(api, deployment, "the workflow step stopped waiting");
+  if (cancelled) {
+    report.deployment = cancelled;
+    report.status = stateName(cancelled.state);
+  }
   report.message = failed;
   report.error = failed;
   return failed;
@@ -47825,18 +48126,24 @@ async function run() {
   try {
     api = connect(inputs.server, inputs.key, inputs.ca ? { ca: inputs.ca } : {});
     info(`Deploying ${inputs.image} to ${describeTarget(inputs)} through ${inputs.server.url}`);
-    const response = await deploy(api, {
-      namespace: inputs.namespace,
-      kind: inputs.kind,
-      workload: inputs.workload,
-      containers: inputs.containers,
-      image: inputs.image,
-      timeoutSeconds: inputs.timeoutSeconds,
-      rollbackOnFailure: inputs.rollbackOnFailure,
-      idempotencyKey: inputs.idempotencyKey,
-      origin,
-      pinDigest: inputs.pinDigest
-    });
+    const response = await deploy(
+      api,
+      {
+        namespace: inputs.namespace,
+        kind: inputs.kind,
+        workload: inputs.workload,
+        containers: inputs.containers,
+        image: inputs.image,
+        timeoutSeconds: inputs.timeoutSeconds,
+        rollbackOnFailure: inputs.rollbackOnFailure,
+        idempotencyKey: inputs.idempotencyKey,
+        origin,
+        // A waiting step gives the agent queue-timeout seconds; past that the deploy expires unapplied.
+        queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0,
+        pinDigest: inputs.pinDigest
+      },
+      inputs.queueTimeoutSeconds
+    );
     const initial = response.deployment;
     if (!initial) throw new Error("The server accepted the deployment but returned none");
     report.deployment = initial;

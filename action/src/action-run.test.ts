@@ -265,6 +265,45 @@ test("Deploy is retried on UNAVAILABLE with the same idempotency key", async (t)
   t.is(first, second);
 });
 
+test("Deploy keeps retrying UNAVAILABLE with backoff for a store outage of several seconds", async (t) => {
+  // 4 refusals take 1 + 2 + 4 + 8 = 15 s of backoff: longer than the 5 s after which a Redis outage
+  // used to fail the step.
+  const standIn = await withStandIn(t, { steps: succeedingSteps(), deployUnavailableTimes: 4 });
+  const result = await runBundledAction({ inputs: inputs(standIn.url), env: ORIGIN_ENV });
+  t.is(result.code, 0, result.stdout + result.stderr);
+  t.is(standIn.calls.deploy.length, 5);
+  t.is(new Set(standIn.calls.deploy.map((c) => c.request.idempotencyKey)).size, 1);
+  t.regex(result.stdout, /trying again in 8 s \(attempt 5\)/);
+});
+
+test("a deployment still queued when the step stops waiting is cancelled, so it is never applied later", async (t) => {
+  // The stand-in agent never picks it up.
+  const standIn = await withStandIn(t, { steps: [] });
+  const started = Date.now();
+  const result = await runBundledAction({ inputs: inputs(standIn.url, { "queue-timeout": "1" }), env: ORIGIN_ENV });
+  t.is(result.code, 1, result.stdout + result.stderr);
+  t.true(Date.now() - started < 30_000);
+  t.is(standIn.calls.deploy[0]?.request.queueTimeoutSeconds, 1);
+  t.is(standIn.calls.cancelDeployment.length, 1);
+  t.is(standIn.calls.cancelDeployment[0]?.request.id, result.outputs["deployment-id"]);
+  t.is(result.outputs.status, "cancelled");
+  t.regex(result.stdout, /still queued after 6 s: the agent seems offline/);
+  t.regex(result.stdout, /Cancelled deployment dep_\w+: it will not be applied\./);
+});
+
+test("queue-timeout is sent with wait=false only when given", async (t) => {
+  const standIn = await withStandIn(t, { steps: [] });
+  await runBundledAction({ inputs: inputs(standIn.url, { wait: "false" }), env: ORIGIN_ENV });
+  await runBundledAction({
+    inputs: inputs(standIn.url, { wait: "false", "queue-timeout": "900" }),
+    env: { ...ORIGIN_ENV, GITHUB_RUN_ID: "4343" },
+  });
+  t.deepEqual(
+    standIn.calls.deploy.map((c) => c.request.queueTimeoutSeconds),
+    [0, 900],
+  );
+});
+
 test("a second run of the same attempt finds the first deployment; a new attempt deploys again", async (t) => {
   const standIn = await withStandIn(t, { steps: succeedingSteps() });
   const first = await runBundledAction({ inputs: inputs(standIn.url), env: ORIGIN_ENV });
@@ -283,8 +322,13 @@ test("an unreachable server fails with UNAVAILABLE and a hint", async (t) => {
   const standIn = await startStandInDeployService({ key: KEY });
   const url = standIn.url;
   await standIn.close();
-  const result = await runBundledAction({ inputs: inputs(url, { "idempotency-key": "" }), env: {} });
+  // Retried while the queue timeout lasts (the orchestrator may be restarting), then it fails.
+  const result = await runBundledAction({
+    inputs: inputs(url, { "idempotency-key": "", "queue-timeout": "2" }),
+    env: {},
+  });
   t.is(result.code, 1);
+  t.regex(result.stdout, /trying again in 1 s/);
   t.regex(result.stdout, /^::error::UNAVAILABLE: .*\(check that "server" is right/m);
 });
 

@@ -2,6 +2,7 @@
 // `authorization: Bearer …` metadata on every call, promise-returning unary calls and Watch as an async iterator.
 import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
+  type CancelDeploymentResponse,
   type DeployRequest,
   type DeployResponse,
   DeployServiceClient,
@@ -16,6 +17,7 @@ const UNARY_DEADLINE_MS = 30_000;
 export interface DeployApi {
   deploy(request: DeployRequest): Promise<DeployResponse>;
   getDeployment(id: string): Promise<GetDeploymentResponse>;
+  cancelDeployment(id: string, reason: string): Promise<CancelDeploymentResponse>;
   /** Events of a deployment after `afterSeq`; ends after the final state. Aborting cancels the call. */
   watch(id: string, afterSeq: number, signal?: AbortSignal): AsyncIterable<WatchDeploymentResponse>;
   close(): void;
@@ -68,6 +70,13 @@ export function connect(server: ServerAddress, key: string, options: ConnectOpti
     getDeployment: (id) =>
       new Promise((resolve, reject) => {
         client.getDeployment({ id }, metadata(), { deadline: deadline() }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        );
+      }),
+
+    cancelDeployment: (id, reason) =>
+      new Promise((resolve, reject) => {
+        client.cancelDeployment({ id, reason }, metadata(), { deadline: deadline() }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
       }),

@@ -30,6 +30,7 @@ async function deploy(api: DeployApi) {
     rollbackOnFailure: false,
     pinDigest: false,
     idempotencyKey: "",
+    queueTimeoutSeconds: 0,
     origin: undefined,
   });
   return response.deployment!;
@@ -128,21 +129,30 @@ test("describeGrpcError and stateName", (t) => {
   t.is(stateName(DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS), "in_progress");
   t.true(isFinal(DeploymentState.DEPLOYMENT_STATE_TIMED_OUT));
   t.false(isFinal(DeploymentState.DEPLOYMENT_STATE_DELIVERED));
+  for (const s of [
+    DeploymentState.DEPLOYMENT_STATE_CANCELLED,
+    DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+    DeploymentState.DEPLOYMENT_STATE_EXPIRED,
+  ]) {
+    t.true(isFinal(s));
+  }
+  t.is(stateName(DeploymentState.DEPLOYMENT_STATE_SUPERSEDED), "superseded");
 });
 
 test("describeUnfinished: queued means the agent seems offline", (t) => {
   const base = { id: "dep_1", message: "" } as Parameters<typeof describeUnfinished>[0];
   t.is(
-    describeUnfinished({ ...base, state: DeploymentState.DEPLOYMENT_STATE_QUEUED }, 300),
-    "Deployment dep_1 is still queued after 420 s: the agent seems offline. " +
+    describeUnfinished({ ...base, state: DeploymentState.DEPLOYMENT_STATE_QUEUED }, 300, 120),
+    "Deployment dep_1 is still queued after 125 s: the agent seems offline. " +
       "Check that the K8sDeploy agent of this cluster is running and connected to the orchestrator.",
   );
   t.is(
     describeUnfinished(
       { ...base, state: DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS, message: "1 of 3 replicas updated" },
       60,
+      30,
     ),
-    "Deployment dep_1 did not reach a final state within 180 s (timeout 60 s + 120 s grace); " +
+    "Deployment dep_1 did not reach a final state within 210 s (queue 30 s + timeout 60 s + 120 s); " +
       "last state: in_progress: 1 of 3 replicas updated.",
   );
 });

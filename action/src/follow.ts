@@ -4,14 +4,19 @@ import { status } from "@grpc/grpc-js";
 import { type Deployment, type DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { type DeployApi, describeGrpcError, isServiceError } from "./client.js";
 
-/** Seconds the action waits on top of the rollout timeout, for the deployment to reach the agent. */
-export const QUEUE_GRACE_SECONDS = 120;
+/** Seconds the action waits beyond queue timeout + rollout timeout (a rollback, reporting, watch re-opening). */
+export const SLACK_SECONDS = 120;
+/** Seconds past the queue timeout after which a still-queued deployment is given up (and cancelled). */
+export const QUEUED_SLACK_SECONDS = 5;
 
 const FINAL_STATES = new Set([
   DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
   DeploymentState.DEPLOYMENT_STATE_FAILED,
   DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK,
   DeploymentState.DEPLOYMENT_STATE_TIMED_OUT,
+  DeploymentState.DEPLOYMENT_STATE_CANCELLED,
+  DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+  DeploymentState.DEPLOYMENT_STATE_EXPIRED,
 ]);
 
 /** Errors after which the watch is opened again (or the poll repeated). Anything else ends the follow. */
@@ -37,18 +42,27 @@ export function stateName(state: DeploymentState): string {
     : "unspecified";
 }
 
+/** How long a waiting step follows a deployment: its queue timeout, its rollout timeout and a little slack. */
+export function waitSeconds(timeoutSeconds: number, queueTimeoutSeconds: number): number {
+  return queueTimeoutSeconds + timeoutSeconds + SLACK_SECONDS;
+}
+
 /** Why the action gave up on a deployment that is not final when its deadline passed. */
-export function describeUnfinished(deployment: Deployment, timeoutSeconds: number): string {
-  const waited = timeoutSeconds + QUEUE_GRACE_SECONDS;
+export function describeUnfinished(
+  deployment: Deployment,
+  timeoutSeconds: number,
+  queueTimeoutSeconds: number,
+): string {
+  const waited = waitSeconds(timeoutSeconds, queueTimeoutSeconds);
   if (deployment.state === DeploymentState.DEPLOYMENT_STATE_QUEUED) {
     return (
-      `Deployment ${deployment.id} is still queued after ${waited} s: the agent seems offline. ` +
+      `Deployment ${deployment.id} is still queued after ${queueTimeoutSeconds + QUEUED_SLACK_SECONDS} s: the agent seems offline. ` +
       "Check that the K8sDeploy agent of this cluster is running and connected to the orchestrator."
     );
   }
   return (
     `Deployment ${deployment.id} did not reach a final state within ${waited} s ` +
-    `(timeout ${timeoutSeconds} s + ${QUEUE_GRACE_SECONDS} s grace); last state: ${stateName(deployment.state)}` +
+    `(queue ${queueTimeoutSeconds} s + timeout ${timeoutSeconds} s + ${SLACK_SECONDS} s); last state: ${stateName(deployment.state)}` +
     `${deployment.message ? `: ${deployment.message}` : ""}.`
   );
 }
@@ -59,6 +73,8 @@ export interface FollowOptions {
   initial: Deployment;
   /** Epoch milliseconds after which the action stops waiting. */
   deadline: number;
+  /** Epoch milliseconds after which it stops waiting if the deployment is still queued. */
+  queuedDeadline?: number;
   /** Called once per new event, in seq order. */
   onEvent?: (event: DeploymentEvent, deployment: Deployment) => void;
   /** Called for reconnects and the switch to polling. */
@@ -117,6 +133,15 @@ export async function followDeployment(options: FollowOptions): Promise<FollowRe
 
   const deadlineController = new AbortController();
   const timer = setTimeout(() => deadlineController.abort(), Math.max(0, options.deadline - now()));
+  const queuedTimer =
+    options.queuedDeadline === undefined
+      ? undefined
+      : setTimeout(
+          () => {
+            if (deployment.state === DeploymentState.DEPLOYMENT_STATE_QUEUED) deadlineController.abort();
+          },
+          Math.max(0, options.queuedDeadline - now()),
+        );
   const signal = deadlineController.signal;
   const expired = () => signal.aborted || now() >= options.deadline;
 
@@ -200,5 +225,6 @@ export async function followDeployment(options: FollowOptions): Promise<FollowRe
     return result();
   } finally {
     clearTimeout(timer);
+    clearTimeout(queuedTimer);
   }
 }

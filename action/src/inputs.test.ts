@@ -48,9 +48,13 @@ test("unset optional inputs take the action.yml defaults", (t) => {
     image: "registry.example.com/acme/web:1.2.3",
     wait: true,
     timeoutSeconds: 300,
+    queueTimeoutSeconds: 120,
+    queueTimeoutSet: false,
     rollbackOnFailure: false,
-    idempotencyKey: "",
   });
+  // Outside a workflow run: a random key, so that this run's own retries of Deploy are safe.
+  t.regex(inputs.idempotencyKey, /^local-[0-9a-f-]{36}$/);
+  t.not(read(base).idempotencyKey, inputs.idempotencyKey);
   t.deepEqual(inputs.containers, []);
   t.is(inputs.ca, undefined);
 });
@@ -63,6 +67,7 @@ test("every input is read and converted", (t) => {
     container: " web, sidecar ,,web\ninit-db",
     wait: "False",
     timeout: "900",
+    "queue-timeout": "30",
     "rollback-on-failure": "TRUE",
     "idempotency-key": "release-42",
   });
@@ -72,6 +77,8 @@ test("every input is read and converted", (t) => {
     kindName: "DaemonSet",
     wait: false,
     timeoutSeconds: 900,
+    queueTimeoutSeconds: 30,
+    queueTimeoutSet: true,
     rollbackOnFailure: true,
     idempotencyKey: "release-42",
   });
@@ -116,6 +123,8 @@ test("malformed inputs get messages naming the input and what is allowed", (t) =
     [{ timeout: "0" }, "timeout", /from 1 to 3600; got 0/],
     [{ timeout: "3601" }, "timeout", /from 1 to 3600; got 3601/],
     [{ timeout: "1.5" }, "timeout", /got "1.5"/],
+    [{ "queue-timeout": "0" }, "queue-timeout", /from 1 to 604800; got 0/],
+    [{ "queue-timeout": "2h" }, "queue-timeout", /must be a whole number of seconds from 1 to 604800; got "2h"/],
     [{ wait: "yes" }, "wait", /^Input "wait" must be true or false; got "yes"\.$/],
     [{ "rollback-on-failure": "1" }, "rollback-on-failure", /must be true or false/],
     [{ namespace: "Shop" }, "namespace", /^Input "namespace": namespace "Shop": must be a lowercase RFC 1123 label/],
@@ -189,9 +198,9 @@ test("default idempotency key: same for a retried step, new for a new attempt, o
   t.not(read({ ...base, namespace: "shop-eu" }, env).idempotencyKey, key);
   // The deploy key is not part of it.
   t.is(read({ ...base, key: "kdk_other" }, env).idempotencyKey, key);
-  // An explicit key wins; outside a workflow run there is none.
+  // An explicit key wins; outside a workflow run a random one is used.
   t.is(read({ ...base, "idempotency-key": "mine" }, env).idempotencyKey, "mine");
-  t.is(read(base, {}).idempotencyKey, "");
+  t.regex(read(base, {}).idempotencyKey, /^local-/);
   t.is(
     defaultIdempotencyKey(
       {

@@ -2,13 +2,14 @@
 //
 // Outside GitHub (local runs, tests, @github/local-action with a partial .env) the defaults of
 // action.yml are not applied, so an unset input is treated here as its documented default.
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { InvalidImageReferenceError, parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
 import {
   DEFAULT_TIMEOUT_SECONDS,
   MAX_CONTAINERS,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_QUEUE_TIMEOUT_SECONDS,
   MAX_TIMEOUT_SECONDS,
 } from "@k8sdeploy/proto/contract/limits.js";
 import { validateDns1123Label, validateDns1123Subdomain } from "@k8sdeploy/proto/contract/names.js";
@@ -51,13 +52,17 @@ export interface ActionInputs {
   image: string;
   wait: boolean;
   timeoutSeconds: number;
+  /** How long the step waits for the agent to start the deployment (and the deployment may wait). */
+  queueTimeoutSeconds: number;
+  /** True when `queue-timeout` was given (with wait: false only then is it sent). */
+  queueTimeoutSet: boolean;
   rollbackOnFailure: boolean;
   /** Ask the agent to write the image pinned by the digest it resolves (`pin-digest`). */
   pinDigest: boolean;
   /** PEM of a private CA, read from `ca-file`. */
   ca?: Buffer;
   caFile?: string;
-  /** Empty when there is none (no input and not running in a GitHub workflow). */
+  /** Never empty: the input, one derived from the workflow run, or a random one for this run. */
   idempotencyKey: string;
 }
 
@@ -171,6 +176,19 @@ function parseTimeout(value: string): number {
   return seconds;
 }
 
+/** Default of `queue-timeout`: how long a waiting step gives the agent to pick the deployment up. */
+export const DEFAULT_QUEUE_TIMEOUT_SECONDS = 120;
+
+function parseQueueTimeout(value: string): number {
+  if (value === "") return DEFAULT_QUEUE_TIMEOUT_SECONDS;
+  const hint = `Input "queue-timeout" must be a whole number of seconds from 1 to ${MAX_QUEUE_TIMEOUT_SECONDS}`;
+  if (!/^\d+$/.test(value)) throw new InputError("queue-timeout", `${hint}; got ${show(value)}.`);
+  const seconds = Number(value);
+  if (seconds < 1 || seconds > MAX_QUEUE_TIMEOUT_SECONDS)
+    throw new InputError("queue-timeout", `${hint}; got ${value}.`);
+  return seconds;
+}
+
 function readCa(path: string, tls: boolean): Buffer {
   if (!tls) {
     throw new InputError(
@@ -255,6 +273,8 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   const image = parseImage(required(get, "image"));
   const wait = boolean(get, "wait", true);
   const timeoutSeconds = parseTimeout(get("timeout"));
+  const queueTimeoutInput = get("queue-timeout");
+  const queueTimeoutSeconds = parseQueueTimeout(queueTimeoutInput);
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
   const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
@@ -273,6 +293,9 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
       env,
     );
   }
+  // Outside a workflow run there is nothing to derive a key from: a random one still makes this
+  // run's own retries of Deploy safe.
+  if (idempotencyKey === "") idempotencyKey = `local-${randomUUID()}`;
 
   return {
     server,
@@ -285,6 +308,8 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
     image,
     wait,
     timeoutSeconds,
+    queueTimeoutSeconds,
+    queueTimeoutSet: queueTimeoutInput !== "",
     rollbackOnFailure,
     pinDigest,
     ...(ca ? { ca, caFile } : {}),

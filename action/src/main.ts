@@ -15,14 +15,19 @@ import {
   FollowError,
   followDeployment,
   isFinal,
-  QUEUE_GRACE_SECONDS,
+  QUEUED_SLACK_SECONDS,
   stateName,
+  waitSeconds,
 } from "./follow.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { originFromEnv } from "./origin.js";
 import { addReport, failureReasonName, formatReplicas, formatTime, type Report } from "./summary.js";
 
-const DEPLOY_TRIES = 3;
+/** Backoff of Deploy retries on UNAVAILABLE (orchestrator restarting, its Redis down): 1 s doubling to 30 s. */
+const retryDelayMs = (attempt: number) => Math.min(1000 * 2 ** attempt, 30_000);
+
+/** A TLS failure is a configuration problem: retrying cannot help. */
+const isTlsFailure = (text: string) => /certificate|self[- ]signed|SSL|TLS|handshake/i.test(text);
 
 /** `[12:00:01] in_progress: 2 of 3 replicas updated` */
 export function progressLine(event: DeploymentEvent): string {
@@ -39,7 +44,7 @@ function explain(error: unknown): string {
     case grpcStatus.UNAUTHENTICATED:
       return `${text} (check the "key" input: the deploy key may be wrong, revoked, or for another orchestrator)`;
     case grpcStatus.UNAVAILABLE:
-      if (/certificate|self[- ]signed|SSL|TLS|handshake/i.test(text)) {
+      if (isTlsFailure(text)) {
         return `${text} (the orchestrator's TLS certificate was not accepted: if a private CA signed it, set "ca-file")`;
       }
       return `${text} (check that "server" is right and the orchestrator is reachable from this runner)`;
@@ -52,17 +57,44 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Deploy, retried on UNAVAILABLE when an idempotency key makes a retry safe. */
-async function deploy(api: DeployApi, request: DeployRequest): Promise<DeployResponse> {
-  for (let attempt = 1; ; attempt++) {
+/**
+ * Deploy, retried with backoff on UNAVAILABLE for as long as the step would wait for the agent
+ * (queue-timeout). The idempotency key (always set) makes a retry of a call that did reach the
+ * orchestrator return the same deployment instead of creating a second one.
+ */
+async function deploy(api: DeployApi, request: DeployRequest, budgetSeconds: number): Promise<DeployResponse> {
+  const giveUpAt = Date.now() + budgetSeconds * 1000;
+  for (let attempt = 0; ; attempt++) {
     try {
       return await api.deploy(request);
     } catch (error) {
-      const retryable = isServiceError(error) && error.code === grpcStatus.UNAVAILABLE && request.idempotencyKey !== "";
-      if (!retryable || attempt >= DEPLOY_TRIES) throw error;
-      core.info(`Deploy: ${describeGrpcError(error)}; trying again (${attempt + 1} of ${DEPLOY_TRIES}).`);
-      await sleep(1000 * attempt);
+      const delay = retryDelayMs(attempt);
+      // DEADLINE_EXCEEDED too: a stalled store can hold a call past its deadline, and the
+      // idempotency key makes the retry return the deployment if the first call did create it.
+      const retryable =
+        isServiceError(error) &&
+        (error.code === grpcStatus.UNAVAILABLE || error.code === grpcStatus.DEADLINE_EXCEEDED) &&
+        !isTlsFailure(describeGrpcError(error)) &&
+        request.idempotencyKey !== "";
+      if (!retryable || Date.now() + delay > giveUpAt) throw error;
+      core.info(`Deploy: ${describeGrpcError(error)}; trying again in ${delay / 1000} s (attempt ${attempt + 2}).`);
+      await sleep(delay);
     }
+  }
+}
+
+/** The step stops waiting: a deployment still queued is cancelled, so it is never applied later. */
+async function cancelQueued(api: DeployApi, deployment: Deployment, why: string): Promise<Deployment | undefined> {
+  if (deployment.state !== DeploymentState.DEPLOYMENT_STATE_QUEUED) return undefined;
+  try {
+    const { deployment: cancelled } = await api.cancelDeployment(deployment.id, why);
+    if (cancelled) core.info(`Cancelled deployment ${deployment.id}: it will not be applied.`);
+    return cancelled;
+  } catch (error) {
+    core.warning(
+      `Could not cancel deployment ${deployment.id} (${describeGrpcError(error)}); it expires on the orchestrator at its queue deadline.`,
+    );
+    return undefined;
   }
 }
 
@@ -94,7 +126,8 @@ async function follow(api: DeployApi, inputs: ActionInputs, initial: Deployment,
     followed = await followDeployment({
       api,
       initial,
-      deadline: report.startedAt + (inputs.timeoutSeconds + QUEUE_GRACE_SECONDS) * 1000,
+      deadline: report.startedAt + waitSeconds(inputs.timeoutSeconds, inputs.queueTimeoutSeconds) * 1000,
+      queuedDeadline: report.startedAt + (inputs.queueTimeoutSeconds + QUEUED_SLACK_SECONDS) * 1000,
       onEvent: (event, deployment) => {
         report.events.push(event);
         report.deployment = deployment;
@@ -118,7 +151,12 @@ async function follow(api: DeployApi, inputs: ActionInputs, initial: Deployment,
     report.message = failureText(deployment);
     return `Deployment ${deployment.id} ${report.status}: ${report.message}`;
   }
-  const failed = describeUnfinished(deployment, inputs.timeoutSeconds);
+  const failed = describeUnfinished(deployment, inputs.timeoutSeconds, inputs.queueTimeoutSeconds);
+  const cancelled = await cancelQueued(api, deployment, "the workflow step stopped waiting");
+  if (cancelled) {
+    report.deployment = cancelled;
+    report.status = stateName(cancelled.state);
+  }
   report.message = failed;
   report.error = failed;
   return failed;
@@ -161,18 +199,24 @@ export async function run(): Promise<void> {
   try {
     api = connect(inputs.server, inputs.key, inputs.ca ? { ca: inputs.ca } : {});
     core.info(`Deploying ${inputs.image} to ${describeTarget(inputs)} through ${inputs.server.url}`);
-    const response = await deploy(api, {
-      namespace: inputs.namespace,
-      kind: inputs.kind,
-      workload: inputs.workload,
-      containers: inputs.containers,
-      image: inputs.image,
-      timeoutSeconds: inputs.timeoutSeconds,
-      rollbackOnFailure: inputs.rollbackOnFailure,
-      idempotencyKey: inputs.idempotencyKey,
-      origin,
-      pinDigest: inputs.pinDigest,
-    });
+    const response = await deploy(
+      api,
+      {
+        namespace: inputs.namespace,
+        kind: inputs.kind,
+        workload: inputs.workload,
+        containers: inputs.containers,
+        image: inputs.image,
+        timeoutSeconds: inputs.timeoutSeconds,
+        rollbackOnFailure: inputs.rollbackOnFailure,
+        idempotencyKey: inputs.idempotencyKey,
+        origin,
+        // A waiting step gives the agent queue-timeout seconds; past that the deploy expires unapplied.
+        queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0,
+        pinDigest: inputs.pinDigest,
+      },
+      inputs.queueTimeoutSeconds,
+    );
     const initial = response.deployment;
     if (!initial) throw new Error("The server accepted the deployment but returned none");
     report.deployment = initial;

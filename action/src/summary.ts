@@ -34,6 +34,9 @@ const ICONS: Record<string, string> = {
   failed: "❌",
   rolled_back: "↩️",
   timed_out: "⏱️",
+  cancelled: "🚫",
+  superseded: "⏭️",
+  expired: "⌛",
 };
 
 export function escapeHtml(text: string): string {

@@ -17,11 +17,18 @@ export class ExecutorError extends Error {
   }
 }
 
+/** What the command envelope says about a deploy: when it was created, and its queue deadline. */
+export interface CommandTiming {
+  createdAt?: Date | undefined;
+  expiresAt?: Date | undefined;
+}
+
 export interface Executors {
   /** Applies a deploy command and follows the rollout to a final state; never throws. */
   deploy(
     command: import("@k8sdeploy/proto/node/k8sdeploy/v1/agent.js").DeployCommand,
     onProgress: (p: Progress) => void,
+    timing?: CommandTiming,
   ): Promise<Result>;
   describeNamespaces(): Promise<Namespace[]>;
   describeWorkloads(namespace: string): Promise<Workload[]>;

@@ -6,10 +6,12 @@ import { AgentHub } from "./agents/agent-hub.js";
 import { AgentUpdates } from "./agents/agent-updates.js";
 import { AutoUpdater } from "./agents/auto-updater.js";
 import { ReleaseChannel } from "./agents/release-channel.js";
+import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
 import type { AgentReleaseSource, Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
+import { ExpirySweeper } from "./deploy/expiry.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
@@ -20,6 +22,7 @@ import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
 import { corsHandler } from "./web/cors.js";
+import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
 
 export type { GrpcService };
@@ -32,6 +35,8 @@ export interface App {
   readonly deploy: DeployService;
   readonly admin: ReturnType<typeof adminHandlers>;
   readonly metrics: Metrics;
+  /** Counts failed authentications and refuses addresses that fail too often (both ports). */
+  readonly authGuard?: AuthGuard;
   /** True when the app can serve (store reachable). */
   ready(): Promise<boolean>;
   /** Drains agent streams and closes the store. */
@@ -43,6 +48,8 @@ export interface AppOptions {
   adminToken: string;
   redisUrl?: string | undefined;
   describeTimeoutSeconds: number;
+  /** Default queue timeout of deployments (default 3600). */
+  queueTimeoutSeconds?: number | undefined;
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
@@ -52,6 +59,10 @@ export interface AppOptions {
   agentUpdateConcurrency?: number;
   agentUpdateReadySeconds?: number;
   agentUpdateIntervalSeconds?: number;
+  /** Default https://github.com. */
+  githubServerUrl?: string | undefined;
+  /** Default 30. */
+  authFailuresPerMinute?: number | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -61,12 +72,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       adminToken: config.adminToken,
       redisUrl: config.redisUrl,
       describeTimeoutSeconds: config.describeTimeoutSeconds,
+      queueTimeoutSeconds: config.queueTimeoutSeconds,
       corsOrigins: config.corsOrigins,
       agentRelease: config.agentRelease,
       agentAutoUpdate: config.agentAutoUpdate,
       agentUpdateConcurrency: config.agentUpdateConcurrency,
       agentUpdateReadySeconds: config.agentUpdateReadySeconds,
       agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
+      githubServerUrl: config.githubServerUrl,
+      authFailuresPerMinute: config.authFailuresPerMinute,
     },
     log,
   );
@@ -78,6 +92,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
   const auth = new Authenticator(store, options.adminToken);
+  const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
   const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
     readySeconds: options.agentUpdateReadySeconds ?? 180,
@@ -92,12 +107,20 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     log,
   });
   const keys = new AdminKeys(store, agents);
-  const deploy = new DeployService({ store, auth, log, metrics });
+  const deploy = new DeployService({
+    store,
+    auth,
+    log,
+    metrics,
+    defaultQueueTimeoutSeconds: options.queueTimeoutSeconds ?? 3600,
+  });
   const deployments = new AdminDeployments(store, deploy, agents);
   const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
+  const expiry = new ExpirySweeper(store, metrics, log);
   await hub.start();
   await describe.start();
   if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
+  expiry.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
@@ -106,25 +129,33 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     deploy: deploy.deploy,
     getDeployment: deploy.getDeployment,
     watchDeployment: deploy.watchDeployment,
+    cancelDeployment: deploy.cancelDeployment,
   };
   return {
     store,
     grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
       corsHandler(options.corsOrigins ?? []),
-      connectHandler(log, {
-        deploy: { service: services.deploy, handlers: deployHandlers as never },
-        admin: { service: services.admin, handlers: admin as never },
-      }),
+      dashboardConfigHandler({ githubServerUrl: options.githubServerUrl ?? "https://github.com" }),
+      connectHandler(
+        log,
+        {
+          deploy: { service: services.deploy, handlers: deployHandlers as never },
+          admin: { service: services.admin, handlers: admin as never },
+        },
+        authGuard,
+      ),
       ...(webDist ? [webAppHandler(webDist)] : []),
     ],
     deploy,
     admin,
     metrics,
+    authGuard,
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();
       autoUpdater.stop();
+      await expiry.stop();
       await hub.shutdown();
       await store.close();
     },

@@ -301,6 +301,60 @@ test("orchestrator/CONFIG.md is generated from configTable", (t) => {
   );
 });
 
+// ---------------------------------------------------------------------------------------------
+// Hardening settings: HTTP TLS, GitHub server URL, the failed-authentication limit
+
+test("HTTP TLS, GitHub server URL and the auth failure limit: defaults and explicit values", (t) => {
+  const d = loadConfig(env());
+  t.is(d.httpTls, undefined);
+  t.is(d.githubServerUrl, "https://github.com");
+  t.is(d.authFailuresPerMinute, 30);
+  const dir = tempDir();
+  const a = selfSigned(dir, "h");
+  const c = loadConfig(
+    env({
+      K8SDEPLOY_HTTP_TLS_CERT_FILE: a.cert,
+      K8SDEPLOY_HTTP_TLS_KEY_FILE: a.key,
+      K8SDEPLOY_GITHUB_SERVER_URL: "https://GHE.example.com:8443/",
+      K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: "5",
+    }),
+  );
+  t.deepEqual(c.httpTls, { certFile: a.cert, keyFile: a.key });
+  t.is(c.tls, undefined, "the gRPC pair is separate");
+  t.is(c.githubServerUrl, "https://ghe.example.com:8443");
+  t.is(c.authFailuresPerMinute, 5);
+});
+
+test("HTTP TLS, GitHub server URL and the auth failure limit: bad values name the variable", (t) => {
+  const dir = tempDir();
+  const a = selfSigned(dir, "a");
+  const b = selfSigned(dir, "b");
+  t.is(
+    configError(t, env({ K8SDEPLOY_HTTP_TLS_KEY_FILE: a.key })).message,
+    "K8SDEPLOY_HTTP_TLS_CERT_FILE: must be set when K8SDEPLOY_HTTP_TLS_KEY_FILE is set (both or neither)",
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_HTTP_TLS_CERT_FILE: a.cert, K8SDEPLOY_HTTP_TLS_KEY_FILE: b.key })).message,
+    /^K8SDEPLOY_HTTP_TLS_KEY_FILE: ".*b\.key" does not match the certificate in K8SDEPLOY_HTTP_TLS_CERT_FILE$/,
+  );
+  for (const value of [
+    "github.com",
+    "ftp://github.com",
+    "https://ghe.example.com/org",
+    "https://u:p@ghe.example.com",
+  ]) {
+    t.regex(
+      configError(t, env({ K8SDEPLOY_GITHUB_SERVER_URL: value })).message,
+      /^K8SDEPLOY_GITHUB_SERVER_URL: .* is not an origin like https:\/\/github\.example\.com/,
+      value,
+    );
+  }
+  t.regex(
+    configError(t, env({ K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: "0" })).message,
+    /^K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: 0 is out of range 1\.\.100000/,
+  );
+});
+
 test("agent release channel: variables, a manifest file, and what is wrong with them", (t) => {
   const image = `ghcr.io/k8sdeploy/agent:0.2.0@sha256:${"a".repeat(64)}`;
   t.is(loadConfig(env()).agentRelease, undefined);

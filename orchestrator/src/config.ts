@@ -64,6 +64,12 @@ export interface Config {
   dataDir: string;
   /** Both files exist, parse, and the key matches the certificate; undefined means plaintext. */
   tls: TlsFiles | undefined;
+  /** TLS on the HTTP port (its own pair, checked like `tls`); undefined means plain HTTP. */
+  httpTls: TlsFiles | undefined;
+  /** Origin of the GitHub server that dashboard links point to (https://github.com or a GHE host). */
+  githubServerUrl: string;
+  /** Failed authentications allowed per client address per minute before it is refused for a minute. */
+  authFailuresPerMinute: number;
   replicaId: string;
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
@@ -74,6 +80,8 @@ export interface Config {
   maxConnectionAgeSeconds: number;
   maxConnectionAgeGraceSeconds: number;
   describeTimeoutSeconds: number;
+  /** How long a deployment may wait for its agent when the caller gives no queue timeout. */
+  queueTimeoutSeconds: number;
   /** Normalised origins (`scheme://host[:port]`), or `["*"]`. Empty: no cross-origin access. */
   corsOrigins: string[];
   shutdownGraceSeconds: number;
@@ -185,6 +193,12 @@ export const configTable: readonly ConfigTableRow[] = [
     description: "How long live cluster queries through an agent (namespaces, workloads) may take, 1..120.",
   },
   {
+    variable: "K8SDEPLOY_QUEUE_TIMEOUT_SECONDS",
+    default: "3600",
+    description:
+      "How long a deployment may wait for its agent (offline, busy) before it expires unapplied, when the caller sends no `queue_timeout_seconds` (the action sends how long it waits), 60..604800.",
+  },
+  {
     variable: "K8SDEPLOY_CORS_ORIGINS",
     default: "(empty)",
     description:
@@ -194,6 +208,29 @@ export const configTable: readonly ConfigTableRow[] = [
     variable: "K8SDEPLOY_SHUTDOWN_GRACE_SECONDS",
     default: "10",
     description: "On SIGTERM/SIGINT, how long open calls may finish before connections are closed, 0..3600.",
+  },
+  {
+    variable: "K8SDEPLOY_HTTP_TLS_CERT_FILE",
+    default: "(unset: plain HTTP)",
+    description:
+      "PEM certificate (chain) for the HTTP server (dashboard, Connect API, probes, metrics), which then serves HTTPS only. Set together with K8SDEPLOY_HTTP_TLS_KEY_FILE; checked like the gRPC pair. Separate from K8SDEPLOY_TLS_CERT_FILE so that turning on gRPC TLS does not switch probes to HTTPS; point both at the same files to share one certificate.",
+  },
+  {
+    variable: "K8SDEPLOY_HTTP_TLS_KEY_FILE",
+    default: "(unset: plain HTTP)",
+    description: "PEM private key matching K8SDEPLOY_HTTP_TLS_CERT_FILE.",
+  },
+  {
+    variable: "K8SDEPLOY_GITHUB_SERVER_URL",
+    default: "https://github.com",
+    description:
+      "Origin (`https://host[:port]`, no path) of the GitHub server the dashboard links repositories, commits and actors to; set it for GitHub Enterprise Server. Run links on other hosts are shown as text.",
+  },
+  {
+    variable: "K8SDEPLOY_AUTH_FAILURES_PER_MINUTE",
+    default: "30",
+    description:
+      "Failed authentications (wrong or missing admin token, deploy key or agent token) allowed per client address per minute, 1..100000, on both ports; past it that address gets RESOURCE_EXHAUSTED for 60 s. Counted per replica.",
   },
   {
     variable: "K8SDEPLOY_AGENT_RELEASE_VERSION",
@@ -355,6 +392,27 @@ const adminToken = envString.transform((raw, ctx): string | undefined => {
 
 const optionalPath = envString.transform((raw) => (blank(raw) ? undefined : path.resolve(raw.trim())));
 
+const githubServerUrl = envString.transform((raw, ctx): string => {
+  if (blank(raw)) return "https://github.com";
+  const v = raw.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username !== "" ||
+    url.password !== "" ||
+    url.origin.toLowerCase() !== v.replace(/\/$/, "").toLowerCase()
+  ) {
+    return fail(ctx, `${q(v)} is not an origin like https://github.example.com (scheme and host, no path)`);
+  }
+  return url.origin;
+});
+
 const replicaId = envString.transform((raw, ctx): string => {
   if (blank(raw)) return `${hostname() || "orchestrator"}-${randomBytes(3).toString("hex")}`;
   const v = raw.trim();
@@ -458,8 +516,13 @@ const envShape = {
   ),
   K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS: integer(30, 0, 3600),
   K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS: integer(10, 1, 120),
+  K8SDEPLOY_QUEUE_TIMEOUT_SECONDS: integer(3600, 60, 604_800),
   K8SDEPLOY_CORS_ORIGINS: corsOrigins,
   K8SDEPLOY_SHUTDOWN_GRACE_SECONDS: integer(10, 0, 3600),
+  K8SDEPLOY_HTTP_TLS_CERT_FILE: optionalPath,
+  K8SDEPLOY_HTTP_TLS_KEY_FILE: optionalPath,
+  K8SDEPLOY_GITHUB_SERVER_URL: githubServerUrl,
+  K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: integer(30, 1, 100_000),
   K8SDEPLOY_AGENT_RELEASE_VERSION: trimmed,
   K8SDEPLOY_AGENT_RELEASE_IMAGE: trimmed,
   K8SDEPLOY_AGENT_RELEASE_FILE: optionalPath,
@@ -473,9 +536,9 @@ const envShape = {
 export const configVariables: readonly string[] = Object.keys(envShape);
 
 const envSchema = z.object(envShape).superRefine((env, ctx) => {
-  const cert = env.K8SDEPLOY_TLS_CERT_FILE;
-  const key = env.K8SDEPLOY_TLS_KEY_FILE;
   const issue = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
+  checkTlsPair(env.K8SDEPLOY_TLS_CERT_FILE, env.K8SDEPLOY_TLS_KEY_FILE, "K8SDEPLOY_TLS", issue);
+  checkTlsPair(env.K8SDEPLOY_HTTP_TLS_CERT_FILE, env.K8SDEPLOY_HTTP_TLS_KEY_FILE, "K8SDEPLOY_HTTP_TLS", issue);
   const version = env.K8SDEPLOY_AGENT_RELEASE_VERSION;
   const image = env.K8SDEPLOY_AGENT_RELEASE_IMAGE;
   const releaseFile = env.K8SDEPLOY_AGENT_RELEASE_FILE;
@@ -500,35 +563,44 @@ const envSchema = z.object(envShape).superRefine((env, ctx) => {
       issue("K8SDEPLOY_AGENT_RELEASE_FILE", (e as Error).message);
     }
   }
+});
+
+/** Both or neither of `<prefix>_CERT_FILE` and `<prefix>_KEY_FILE`; the files parse and match. */
+function checkTlsPair(
+  cert: string | undefined,
+  key: string | undefined,
+  prefix: string,
+  issue: (variable: string, message: string) => void,
+): void {
+  const certVar = `${prefix}_CERT_FILE`;
+  const keyVar = `${prefix}_KEY_FILE`;
   if ((cert === undefined) !== (key === undefined)) {
-    const [missing, present] = cert
-      ? ["K8SDEPLOY_TLS_KEY_FILE", "K8SDEPLOY_TLS_CERT_FILE"]
-      : ["K8SDEPLOY_TLS_CERT_FILE", "K8SDEPLOY_TLS_KEY_FILE"];
+    const [missing, present] = cert ? [keyVar, certVar] : [certVar, keyVar];
     issue(missing, `must be set when ${present} is set (both or neither)`);
     return;
   }
   if (!cert || !key) return;
-  const certPem = readPem("K8SDEPLOY_TLS_CERT_FILE", cert, issue);
-  const keyPem = readPem("K8SDEPLOY_TLS_KEY_FILE", key, issue);
+  const certPem = readPem(certVar, cert, issue);
+  const keyPem = readPem(keyVar, key, issue);
   let x509: X509Certificate | undefined;
   if (certPem !== undefined) {
     try {
       x509 = new X509Certificate(certPem);
     } catch (e) {
-      issue("K8SDEPLOY_TLS_CERT_FILE", `${q(cert)} is not a PEM certificate (${errText(e)})`);
+      issue(certVar, `${q(cert)} is not a PEM certificate (${errText(e)})`);
     }
   }
   if (keyPem !== undefined) {
     try {
       const privateKey = createPrivateKey(keyPem);
       if (x509 && !x509.checkPrivateKey(privateKey)) {
-        issue("K8SDEPLOY_TLS_KEY_FILE", `${q(key)} does not match the certificate in K8SDEPLOY_TLS_CERT_FILE`);
+        issue(keyVar, `${q(key)} does not match the certificate in ${certVar}`);
       }
     } catch (e) {
-      issue("K8SDEPLOY_TLS_KEY_FILE", `${q(key)} is not a PEM private key (${errText(e)})`);
+      issue(keyVar, `${q(key)} is not a PEM private key (${errText(e)})`);
     }
   }
-});
+}
 
 function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -591,8 +663,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionAgeSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_SECONDS,
     maxConnectionAgeGraceSeconds: e.K8SDEPLOY_MAX_CONNECTION_AGE_GRACE_SECONDS,
     describeTimeoutSeconds: e.K8SDEPLOY_DESCRIBE_TIMEOUT_SECONDS,
+    queueTimeoutSeconds: e.K8SDEPLOY_QUEUE_TIMEOUT_SECONDS,
     corsOrigins: e.K8SDEPLOY_CORS_ORIGINS,
     shutdownGraceSeconds: e.K8SDEPLOY_SHUTDOWN_GRACE_SECONDS,
+    httpTls:
+      e.K8SDEPLOY_HTTP_TLS_CERT_FILE && e.K8SDEPLOY_HTTP_TLS_KEY_FILE
+        ? { certFile: e.K8SDEPLOY_HTTP_TLS_CERT_FILE, keyFile: e.K8SDEPLOY_HTTP_TLS_KEY_FILE }
+        : undefined,
+    githubServerUrl: e.K8SDEPLOY_GITHUB_SERVER_URL,
+    authFailuresPerMinute: e.K8SDEPLOY_AUTH_FAILURES_PER_MINUTE,
     agentRelease:
       e.K8SDEPLOY_AGENT_RELEASE_FILE !== undefined
         ? { kind: "file", path: e.K8SDEPLOY_AGENT_RELEASE_FILE }

@@ -24,6 +24,20 @@ export interface Metrics {
    * timed_out. `inc({ state })` also takes a DeploymentState number and names it.
    */
   readonly deploymentsFinished: Counter<"state">;
+  /**
+   * Agent messages ignored because they broke the rules; label `reason` = foreign_command |
+   * unknown_state | backwards_state | not_a_result_state | unknown_command.
+   */
+  readonly agentMessagesRefused: Counter<"reason">;
+  /** Deployments ended by the orchestrator without being applied; label `state` = expired | superseded. */
+  readonly deploymentsEndedUnapplied: Counter<"state">;
+  /**
+   * Failed authentications on either port; label `kind` = admin | deploy_key | agent (by the
+   * shape of the presented credential) | missing (none, or not `Bearer <token>`).
+   */
+  readonly authFailures: Counter<"kind">;
+  /** Calls refused because their client address failed to authenticate too often. */
+  readonly authRateLimited: Counter;
 }
 
 export interface CreateMetricsOptions {
@@ -55,6 +69,29 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       name: "k8sdeploy_deployments_finished_total",
       help: "Deployments that reached a final state, by state.",
       labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    agentMessagesRefused: new Counter({
+      name: "k8sdeploy_agent_messages_refused_total",
+      help: "Agent messages ignored because they broke the protocol's rules (another agent's command, a state that does not exist or moves backwards), by reason.",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    deploymentsEndedUnapplied: new Counter({
+      name: "k8sdeploy_deployments_ended_unapplied_total",
+      help: "Deployments the orchestrator ended without sending them (queue deadline passed, a newer deployment of the workload succeeded), by state.",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "k8sdeploy_auth_failures_total",
+      help: "Failed authentications, by the kind of credential presented.",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    authRateLimited: new Counter({
+      name: "k8sdeploy_auth_rate_limited_total",
+      help: "Calls refused with RESOURCE_EXHAUSTED because their address failed to authenticate too often.",
       registers: [registry],
     }),
   };

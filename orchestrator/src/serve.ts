@@ -58,6 +58,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       grpc: grpcServer.address,
       http: httpServer.address,
       tls: config.tls !== undefined,
+      httpTls: config.httpTls !== undefined,
       store: config.redisUrl ? "redis" : "memory",
     },
     "listening",

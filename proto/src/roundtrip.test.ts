@@ -36,6 +36,8 @@ const full: Deployment = {
   message: "rolled back",
   replicas: { desired: 3, updated: 1, ready: 2, available: 2 },
   rollbackOf: "",
+  queueDeadline: new Date("2026-05-01T11:00:00.000Z"),
+  supersededBy: "dep_newer",
   pinDigest: true,
   resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
   changeKind: 1,

@@ -30,6 +30,7 @@ export function deployRequest(init: Partial<DeployRequest>): DeployRequest {
     timeoutSeconds: 60,
     rollbackOnFailure: false,
     idempotencyKey: "",
+    queueTimeoutSeconds: 0,
     pinDigest: false,
     origin,
     ...init,

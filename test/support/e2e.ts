@@ -1,7 +1,9 @@
 // Shared steps of the end-to-end suites.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import type { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { repoRoot } from "./action.js";
+import type { deployClient } from "./clients.js";
 import { waitFor } from "./kube.js";
 import type { Stack } from "./stack.js";
 
@@ -45,4 +47,23 @@ export async function waitConnected(stack: Stack, id: string, replicaId?: string
     `agent ${id} to connect${replicaId ? ` to ${replicaId}` : ""}`,
     timeoutMs,
   );
+}
+
+/** Polls GetDeployment until the deployment is in one of `states`; returns it. */
+export async function waitState(
+  client: ReturnType<typeof deployClient>,
+  id: string,
+  states: DeploymentState[],
+  timeoutMs = 90_000,
+) {
+  let last: DeploymentState | undefined;
+  await waitFor(
+    async () => {
+      last = (await client.get(id)).deployment?.state;
+      return last !== undefined && states.includes(last);
+    },
+    `deployment ${id} to reach ${states.join("/")} (last ${last})`,
+    timeoutMs,
+  );
+  return (await client.get(id)).deployment!;
 }

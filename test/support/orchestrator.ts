@@ -31,7 +31,7 @@ export interface Orchestrator {
   grpcAddress: string;
   /** `127.0.0.1:PORT` of the HTTP server. */
   httpAddress: string;
-  /** `http://127.0.0.1:PORT` (for fetch). */
+  /** `http://127.0.0.1:PORT` (for fetch), `https://…` when K8SDEPLOY_HTTP_TLS_CERT_FILE is set. */
   httpUrl: string;
   dataDir: string;
   /** The admin token (from the env given, else the generated `<dataDir>/admin-token`). */
@@ -159,7 +159,7 @@ export async function startOrchestrator(options: StartOrchestratorOptions = {}):
   return {
     grpcAddress,
     httpAddress,
-    httpUrl: `http://${httpAddress}`,
+    httpUrl: `${env.K8SDEPLOY_HTTP_TLS_CERT_FILE ? "https" : "http"}://${httpAddress}`,
     dataDir,
     adminToken,
     env,

@@ -13,6 +13,8 @@ import {
   status,
 } from "@grpc/grpc-js";
 import {
+  type CancelDeploymentRequest,
+  type CancelDeploymentResponse,
   type DeployRequest,
   type DeployResponse,
   DeployServiceService,
@@ -26,6 +28,7 @@ import {
   type DeploymentEvent,
   DeploymentState,
   type Failure,
+  FailureReason,
   type ReplicaStatus,
   WorkloadKind,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
@@ -67,6 +70,7 @@ export interface StandInCalls {
   deploy: RecordedCall<DeployRequest>[];
   getDeployment: RecordedCall<GetDeploymentRequest>[];
   watchDeployment: RecordedCall<WatchDeploymentRequest>[];
+  cancelDeployment: RecordedCall<CancelDeploymentRequest>[];
 }
 
 export interface StandInDeployService {
@@ -86,6 +90,9 @@ export const FINAL_STATES = [
   DeploymentState.DEPLOYMENT_STATE_FAILED,
   DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK,
   DeploymentState.DEPLOYMENT_STATE_TIMED_OUT,
+  DeploymentState.DEPLOYMENT_STATE_CANCELLED,
+  DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+  DeploymentState.DEPLOYMENT_STATE_EXPIRED,
 ];
 
 /** A timeline that ends in SUCCEEDED after rolling 3 replicas. */
@@ -120,7 +127,7 @@ interface Timeline {
 }
 
 export async function startStandInDeployService(options: StandInOptions): Promise<StandInDeployService> {
-  const calls: StandInCalls = { deploy: [], getDeployment: [], watchDeployment: [] };
+  const calls: StandInCalls = { deploy: [], getDeployment: [], watchDeployment: [], cancelDeployment: [] };
   const timelines = new Map<string, Timeline>();
   const byIdempotencyKey = new Map<string, string>();
   const timers = new Set<NodeJS.Timeout>();
@@ -213,6 +220,8 @@ export async function startStandInDeployService(options: StandInOptions): Promis
       message: "",
       replicas: undefined,
       rollbackOf: "",
+      queueDeadline: new Date(now.getTime() + (request.queueTimeoutSeconds || 3600) * 1000),
+      supersededBy: "",
     };
     const timeline: Timeline = { deployment, events: [], snapshots: [], listeners: new Set() };
     timelines.set(deployment.id, timeline);
@@ -232,6 +241,28 @@ export async function startStandInDeployService(options: StandInOptions): Promis
     const timeline = timelines.get(call.request.id);
     if (!timeline) return callback({ code: status.NOT_FOUND, details: `deployment "${call.request.id}" not found` });
     callback(null, { deployment: timeline.deployment, events: [...timeline.events] });
+  };
+
+  // Like the orchestrator: only a deployment still queued can be cancelled.
+  const cancelDeployment = (
+    call: ServerUnaryCall<CancelDeploymentRequest, CancelDeploymentResponse>,
+    callback: sendUnaryData<CancelDeploymentResponse>,
+  ) => {
+    const header = authorization(call);
+    calls.cancelDeployment.push({ request: call.request, authorization: header });
+    if (!authorized(header)) return callback(unauthenticated);
+    const timeline = timelines.get(call.request.id);
+    if (!timeline) return callback({ code: status.NOT_FOUND, details: `deployment "${call.request.id}" not found` });
+    if (timeline.deployment.state !== DeploymentState.DEPLOYMENT_STATE_QUEUED) {
+      return callback({ code: status.FAILED_PRECONDITION, details: "stand-in: already sent to the agent" });
+    }
+    for (const timer of timers) clearTimeout(timer);
+    append(timeline, {
+      state: DeploymentState.DEPLOYMENT_STATE_CANCELLED,
+      message: `cancelled: ${call.request.reason}`,
+      failure: { reason: FailureReason.FAILURE_REASON_CANCELLED, message: `cancelled: ${call.request.reason}` },
+    });
+    callback(null, { deployment: timeline.deployment });
   };
 
   const watchDeployment = (call: ServerWritableStream<WatchDeploymentRequest, WatchDeploymentResponse>) => {
@@ -275,7 +306,7 @@ export async function startStandInDeployService(options: StandInOptions): Promis
     ? ServerCredentials.createSsl(null, [{ private_key: options.tls.key, cert_chain: options.tls.cert }])
     : ServerCredentials.createInsecure();
   const server = new Server();
-  server.addService(DeployServiceService, { deploy, getDeployment, watchDeployment });
+  server.addService(DeployServiceService, { deploy, getDeployment, watchDeployment, cancelDeployment });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
@@ -287,7 +318,8 @@ export async function startStandInDeployService(options: StandInOptions): Promis
     get deployments() {
       return new Map([...timelines].map(([id, t]) => [id, t.deployment]));
     },
-    callCount: () => calls.deploy.length + calls.getDeployment.length + calls.watchDeployment.length,
+    callCount: () =>
+      calls.deploy.length + calls.getDeployment.length + calls.watchDeployment.length + calls.cancelDeployment.length,
     close: () =>
       new Promise<void>((resolve) => {
         for (const timer of timers) clearTimeout(timer);

@@ -200,6 +200,32 @@ test.serial("a command still running at reconnect is announced in hello and fini
   t.is(s0.messages("result").length, 0);
 });
 
+test.serial(
+  "an unacknowledged result is sent again on the next stream until the orchestrator acknowledges it",
+  async (t) => {
+    const o = await orchestrator(t, { acksResults: true });
+    const agent = startAgent(t, [o.url]);
+    agent.executors.holdDeploys = false;
+    const s0 = await o.stream(0);
+    s0.sendCommand(deployCommand("dep_unacked"));
+    await waitFor(() => s0.messages("result").length === 1);
+    // The orchestrator could not store it and failed the stream: no result_ack came.
+    o.stop();
+    await o.start();
+    const s1 = await o.stream(1);
+    await waitFor(() => s1.messages("result").length === 1);
+    t.is(s1.messages("result")[0]!.commandId, "dep_unacked");
+    s1.ackResult("dep_unacked");
+    await new Promise((r) => setTimeout(r, 100));
+    o.stop();
+    await o.start();
+    const s2 = await o.stream(2);
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(s2.messages("result").length, 0);
+    t.is(agent.executors.deployCalls.get("dep_unacked"), 1);
+  },
+);
+
 test.serial("fails over to the second URL when the first is down, and back when the second goes away", async (t) => {
   const downPort = await deadPort();
   const b = await orchestrator(t);

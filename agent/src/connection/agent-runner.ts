@@ -208,6 +208,7 @@ export async function runAgent(
           );
           tracker.attach(s);
         },
+        onResultAck: (commandId) => tracker.acknowledge(commandId),
         onCommand: (command) => {
           const known = tracker.state(command.id);
           if (stopping && known === undefined) {

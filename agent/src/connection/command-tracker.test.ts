@@ -229,3 +229,38 @@ test("progress after the result is dropped; whenIdle waits for running jobs", as
   await tick();
   t.deepEqual(sink.progress(), []);
 });
+
+test("with an acknowledging orchestrator a written result stays undelivered until result_ack; it is re-sent on the next stream", async (t) => {
+  const tracker = new CommandTracker();
+  const first = Object.assign(new RecordingSink(), { acksResults: true });
+  tracker.attach(first);
+  const runs = { count: 0 };
+  const held = heldJob(runs);
+  tracker.submit("dep_1", held.job);
+  held.release(succeeded());
+  await tick();
+  await tick();
+  t.deepEqual(first.results(), ["dep_1"]);
+  t.deepEqual(tracker.undeliveredIds(), ["dep_1"]);
+  let settled = false;
+  void tracker.whenSettled().then(() => {
+    settled = true;
+  });
+  await tick();
+  t.false(settled);
+  // The stream dies before the ack: the next one gets the result again.
+  tracker.detach(first);
+  const second = Object.assign(new RecordingSink(), { acksResults: true });
+  tracker.attach(second);
+  await tick();
+  t.deepEqual(second.results(), ["dep_1"]);
+  tracker.acknowledge("dep_1");
+  await tick();
+  t.deepEqual(tracker.undeliveredIds(), []);
+  t.true(settled);
+  const third = Object.assign(new RecordingSink(), { acksResults: true });
+  tracker.attach(third);
+  await tick();
+  t.deepEqual(third.results(), []);
+  t.is(runs.count, 1);
+});

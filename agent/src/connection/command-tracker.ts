@@ -7,9 +7,11 @@
 //   - a duplicate of a running command re-sends the latest progress; the final message goes to
 //     whatever stream is current when the job finishes;
 //   - a duplicate of a finished command re-sends the same final message.
-// A final message counts as delivered only once written to a live stream; undelivered ones are
-// kept and sent when the next stream is accepted (`attach`). Finished entries are kept, most
-// recently used first, up to `maxFinished` (undelivered ones are evicted last).
+// A final message counts as delivered only once the orchestrator acknowledged storing it
+// (`result_ack`), or — with an orchestrator that does not acknowledge results — once written to a
+// live stream; undelivered ones are kept and sent again when the next stream is accepted
+// (`attach`). Finished entries are kept, most recently used first, up to `maxFinished`
+// (undelivered ones are evicted last).
 import type {
   CommandProgress,
   CommandResult,
@@ -24,6 +26,8 @@ export type FinalMessage = { $case: "result"; value: CommandResult } | { $case: 
 /** Where messages go: the current accepted stream. Resolves true once written to it. */
 export interface Sink {
   send(message: Outgoing): Promise<boolean>;
+  /** The orchestrator acknowledges stored results; a written result is not delivered until then. */
+  readonly acksResults?: boolean;
 }
 
 /** The work of one command. Reports progress (without command id) and returns its final message. */
@@ -126,6 +130,15 @@ export class CommandTracker {
     }
   }
 
+  /** The orchestrator stored the final message of `id`: it need not be sent again. */
+  acknowledge(id: string): void {
+    const entry = this.finished.get(id);
+    if (entry === undefined || entry.delivered) return;
+    entry.delivered = true;
+    this.evict();
+    this.changed();
+  }
+
   /** The stream ended: keep everything until the next one. */
   detach(sink: Sink): void {
     if (this.sink === sink) this.sink = undefined;
@@ -202,7 +215,7 @@ export class CommandTracker {
     const sink = this.sink;
     if (sink === undefined || entry.final === undefined) return;
     const written = await sink.send(entry.final);
-    if (written && !entry.delivered) {
+    if (written && !entry.delivered && !sink.acksResults) {
       entry.delivered = true;
       this.evict();
       this.changed();

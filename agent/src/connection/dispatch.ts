@@ -22,10 +22,11 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
         try {
           const d = payload.value;
           const key = `${d.namespace}/${d.kind}/${d.workload}`;
+          const timing = { createdAt: command.createdAt, expiresAt: command.expiresAt };
           return result(
             id,
             await options.workloads.run(key, () =>
-              executors.deploy(d, (p) => onProgress({ ...p, resolvedDigest: p.resolvedDigest ?? "" })),
+              executors.deploy(d, (p) => onProgress({ ...p, resolvedDigest: p.resolvedDigest ?? "" }), timing),
             ),
           );
         } catch (error) {

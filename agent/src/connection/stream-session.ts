@@ -43,6 +43,8 @@ export interface SessionDeps {
    * ack is written; or undefined to ignore the command without acking it (while stopping).
    */
   onCommand: (command: Command) => (() => void) | undefined;
+  /** The orchestrator stored the final message of this command. */
+  onResultAck?: (commandId: string) => void;
   /** Length of one heartbeat "second" in ms (1000; tests shrink it). */
   heartbeatSecondMs?: number;
   /** How long `close()` waits for the server to end the call after our half-close. */
@@ -99,6 +101,11 @@ export class StreamSession implements Sink {
   /** The accepted stream's welcome, once received. */
   get welcomed(): Welcome | undefined {
     return this.welcome;
+  }
+
+  /** True when the orchestrator acknowledges stored results (`welcome.acks_results`). */
+  get acksResults(): boolean {
+    return this.welcome?.acksResults === true;
   }
 
   /** Sink for the command tracker: resolves true once the message is written to this stream. */
@@ -162,6 +169,9 @@ export class StreamSession implements Sink {
         return;
       }
       case "heartbeat":
+        return;
+      case "resultAck":
+        this.deps.onResultAck?.(msg.value.commandId);
         return;
       case "drain":
         this.finish({ reason: "drain", drain: msg.value, ...this.common() });

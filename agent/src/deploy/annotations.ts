@@ -5,6 +5,11 @@ import type { ContainerImage, Failure, Origin } from "@k8sdeploy/proto/node/k8sd
 
 /** Deployment id of the last change; on the workload and on its pod template (so pods carry it). */
 export const ANNOTATION_DEPLOYMENT_ID = "k8sdeploy.dev/deployment-id";
+/**
+ * Creation time (RFC 3339, from the command) of the last change: a deploy created before it is
+ * never applied (it would revert a newer one) and ends SUPERSEDED.
+ */
+export const ANNOTATION_DEPLOYMENT_CREATED_AT = "k8sdeploy.dev/deployment-created-at";
 /** JSON {repository, sha, ref, actor, runUrl, workflow} of the last change. */
 export const ANNOTATION_ORIGIN = "k8sdeploy.dev/origin";
 /** JSON [{container, image, init}]: images of the changed containers before the last change. */

@@ -5,9 +5,10 @@
 import type { DeployCommand } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { DeploymentState, FailureReason, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { Progress, Result } from "../executor.js";
+import type { CommandTiming, Progress, Result } from "../executor.js";
 import {
   ANNOTATION_CHANGE_CAUSE,
+  ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_ORIGIN,
   ANNOTATION_PREVIOUS_IMAGES,
@@ -57,10 +58,11 @@ async function run(
   cluster: Cluster,
   cmd: DeployCommand,
   opts: Parameters<typeof createDeployExecutor>[1] = {},
+  timing: CommandTiming = {},
 ): Promise<{ result: Result; progress: Progress[]; ms: number }> {
   const progress: Progress[] = [];
   const started = Date.now();
-  const result = await createDeployExecutor(cluster.kc, opts)(cmd, (p) => progress.push(p));
+  const result = await createDeployExecutor(cluster.kc, opts)(cmd, (p) => progress.push(p), timing);
   return { result, progress, ms: Date.now() - started };
 }
 
@@ -517,4 +519,62 @@ test("the rollout is followed across re-established watches", async (t) => {
   // Not reported before availability: minReadySeconds (4 s) counts from the pod's Ready transition,
   // whose timestamp has whole-second precision, so availability can come up to 1 s sooner.
   t.true(ms >= 3000, `${ms} ms`);
+});
+
+test("an older deploy never overwrites a newer one: it ends SUPERSEDED and the workload keeps the newer image", async (t) => {
+  const { cluster } = t.context;
+  const ns = await cluster.namespace("order");
+  await cluster.deployment(ns, "web", { containers: [{ name: "web", image: "ghcr.io/acme/web:1" }] });
+  await cluster.ready(DEPLOYMENT, ns, "web");
+  const older = command({ namespace: ns, workload: "web", image: "ghcr.io/acme/web:2" });
+  const newer = command({ namespace: ns, workload: "web", image: "ghcr.io/acme/web:3" });
+  const t1 = new Date(Date.now() - 60_000);
+  const t2 = new Date(Date.now() - 30_000);
+  const applied = await run(cluster, newer, {}, { createdAt: t2 });
+  t.is(applied.result.state, S.DEPLOYMENT_STATE_SUCCEEDED, applied.result.message);
+  const before = await cluster.get(DEPLOYMENT, ns, "web");
+  t.is(before.metadata?.annotations?.[ANNOTATION_DEPLOYMENT_CREATED_AT], t2.toISOString());
+  // The older command arrives afterwards (redelivered after an agent restart).
+  const late = await run(cluster, older, {}, { createdAt: t1 });
+  t.is(late.result.state, S.DEPLOYMENT_STATE_SUPERSEDED, late.result.message);
+  t.is(late.result.failure?.reason, R.FAILURE_REASON_SUPERSEDED);
+  t.regex(late.result.message, new RegExp(`newer deployment ${newer.deploymentId}`));
+  t.deepEqual(imagesOf(await cluster.get(DEPLOYMENT, ns, "web")), { web: "ghcr.io/acme/web:3" });
+  const after = await cluster.get(DEPLOYMENT, ns, "web");
+  t.is(after.metadata?.generation, before.metadata?.generation);
+  // A newer one still goes through.
+  const next = await run(
+    cluster,
+    command({ namespace: ns, workload: "web", image: "ghcr.io/acme/web:4" }),
+    {},
+    { createdAt: new Date() },
+  );
+  t.is(next.result.state, S.DEPLOYMENT_STATE_SUCCEEDED, next.result.message);
+});
+
+test("a deploy that reaches the agent past its queue deadline ends EXPIRED without patching, unless already applied", async (t) => {
+  const { cluster } = t.context;
+  const ns = await cluster.namespace("late");
+  await cluster.deployment(ns, "web", { containers: [{ name: "web", image: "ghcr.io/acme/web:1" }] });
+  await cluster.ready(DEPLOYMENT, ns, "web");
+  const before = await cluster.get(DEPLOYMENT, ns, "web");
+  const overdue = { createdAt: new Date(Date.now() - 600_000), expiresAt: new Date(Date.now() - 120_000) };
+  const expired = await run(
+    cluster,
+    command({ namespace: ns, workload: "web", image: "ghcr.io/acme/web:2" }),
+    {},
+    overdue,
+  );
+  t.is(expired.result.state, S.DEPLOYMENT_STATE_EXPIRED, expired.result.message);
+  t.is(expired.result.failure?.reason, R.FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED);
+  t.deepEqual(imagesOf(await cluster.get(DEPLOYMENT, ns, "web")), { web: "ghcr.io/acme/web:1" });
+  t.is((await cluster.get(DEPLOYMENT, ns, "web")).metadata?.generation, before.metadata?.generation);
+  // Within the clock-skew allowance it is still applied.
+  const skewed = { createdAt: new Date(), expiresAt: new Date(Date.now() - 5_000) };
+  const cmd = command({ namespace: ns, workload: "web", image: "ghcr.io/acme/web:3" });
+  const ok = await run(cluster, cmd, {}, skewed);
+  t.is(ok.result.state, S.DEPLOYMENT_STATE_SUCCEEDED, ok.result.message);
+  // Applied already, then redelivered late: its outcome is reported, not EXPIRED.
+  const again = await run(cluster, cmd, {}, overdue);
+  t.is(again.result.state, S.DEPLOYMENT_STATE_SUCCEEDED, again.result.message);
 });

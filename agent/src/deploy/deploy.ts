@@ -10,10 +10,11 @@ import {
   FailureReason,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Executors, Progress, Result } from "../executor.js";
+import type { CommandTiming, Executors, Progress, Result } from "../executor.js";
 import { createClients, httpStatus, type KubeClients, toFailure } from "../kube.js";
 import { createPreflight, type Preflight, type PreflightOptions } from "../registry/preflight.js";
 import {
+  ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_PREVIOUS_IMAGES,
   ANNOTATION_PREVIOUS_TEMPLATE_DEPLOYMENT_ID,
@@ -48,10 +49,13 @@ const ROLLBACK_REASONS: ReadonlySet<FailureReason> = new Set([
 
 const MAX_PATCH_ATTEMPTS = 5;
 
+/** Clock skew allowed between the orchestrator (which set the queue deadline) and this agent. */
+export const DEADLINE_SKEW_MS = 30_000;
+
 export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOptions = {}): Executors["deploy"] {
   const clients = createClients(kc);
   const preflight = createPreflight(options.preflight);
-  return async (command, onProgress) => {
+  return async (command, onProgress, timing = {}) => {
     // The digest the pre-flight resolved goes on the result too, whatever the outcome.
     let resolvedDigest: string | undefined;
     const emit = (p: Progress) => {
@@ -63,7 +67,7 @@ export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOpti
       }
     };
     try {
-      const result = await deploy(clients, command, emit, options, preflight);
+      const result = await deploy(clients, command, emit, options, timing, preflight);
       return { ...result, resolvedDigest: result.resolvedDigest || resolvedDigest || "" };
     } catch (err) {
       return failed({
@@ -90,6 +94,7 @@ async function deploy(
   requested: DeployCommand,
   emit: (p: Progress) => void,
   options: DeployExecutorOptions,
+  timing: CommandTiming,
   preflight: Preflight,
 ): Promise<Result> {
   const problem = validateDeployCommand(requested);
@@ -136,6 +141,8 @@ async function deploy(
       obj = current;
       break;
     }
+    const unapplied = refuseUnapplied(id, where, annotations, timing);
+    if (unapplied) return unapplied;
     try {
       previous = selectContainers(podTemplate(current)?.spec, command.containers, command.image, where);
     } catch (err) {
@@ -148,7 +155,7 @@ async function deploy(
         kind,
         namespace,
         name,
-        deployPatch(command, previous, previousTemplateId, current.metadata?.resourceVersion),
+        deployPatch(command, previous, previousTemplateId, current.metadata?.resourceVersion, timing.createdAt),
       );
     } catch (err) {
       if (httpStatus(err) === 409 && attempt < MAX_PATCH_ATTEMPTS) continue;
@@ -245,6 +252,47 @@ async function deploy(
     replicas: outcome.status?.replicas,
     ...images,
   };
+}
+
+/**
+ * A deploy that was not applied yet must not be: past its queue deadline (EXPIRED), or older than
+ * the deploy the workload records (SUPERSEDED: applying it would revert newer images, e.g. when
+ * an old command is redelivered after an agent restart). Creation order is time, then id.
+ */
+function refuseUnapplied(
+  id: string,
+  where: string,
+  annotations: Record<string, string>,
+  timing: CommandTiming,
+): Result | undefined {
+  const unchanged = "; the workload was not changed";
+  if (timing.expiresAt && Date.now() > timing.expiresAt.getTime() + DEADLINE_SKEW_MS) {
+    return {
+      state: DeploymentState.DEPLOYMENT_STATE_EXPIRED,
+      failure: {
+        reason: FailureReason.FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED,
+        message: `deployment ${id} reached the agent after its queue deadline ${timing.expiresAt.toISOString()}${unchanged}`,
+      },
+      message: `deployment ${id} expired before it could start${unchanged}`,
+      previousImages: [],
+      appliedImages: [],
+    };
+  }
+  const recordedId = annotations[ANNOTATION_DEPLOYMENT_ID];
+  const recordedAt = Date.parse(annotations[ANNOTATION_DEPLOYMENT_CREATED_AT] ?? "");
+  const createdAt = timing.createdAt?.getTime();
+  if (recordedId === undefined || Number.isNaN(recordedAt) || createdAt === undefined) return undefined;
+  if (createdAt < recordedAt || (createdAt === recordedAt && id < recordedId)) {
+    const message = `not applied: ${where} already runs the newer deployment ${recordedId} (created ${new Date(recordedAt).toISOString()}); deployment ${id} is older${unchanged}`;
+    return {
+      state: DeploymentState.DEPLOYMENT_STATE_SUPERSEDED,
+      failure: { reason: FailureReason.FAILURE_REASON_SUPERSEDED, message },
+      message,
+      previousImages: [],
+      appliedImages: [],
+    };
+  }
+  return undefined;
 }
 
 /** `web: ghcr.io/acme/web:1 → ghcr.io/acme/web:2, init container migrate: … → …` */

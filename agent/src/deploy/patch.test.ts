@@ -1,6 +1,7 @@
 import test from "ava";
 import {
   ANNOTATION_CHANGE_CAUSE,
+  ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_ORIGIN,
   ANNOTATION_PREVIOUS_IMAGES,
@@ -40,6 +41,7 @@ test("deploy patch: images by name, annotations on workload and template, optimi
     metadata: {
       resourceVersion: "42",
       annotations: {
+        [ANNOTATION_DEPLOYMENT_CREATED_AT]: null,
         [ANNOTATION_DEPLOYMENT_ID]: "dep_123",
         [ANNOTATION_ORIGIN]: JSON.stringify({
           repository: "acme/web",

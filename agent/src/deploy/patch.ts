@@ -7,6 +7,7 @@ import type { ContainerImage, WorkloadKind } from "@k8sdeploy/proto/node/k8sdepl
 import type { AppsV1Api } from "@kubernetes/client-node";
 import {
   ANNOTATION_CHANGE_CAUSE,
+  ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
   ANNOTATION_ORIGIN,
   ANNOTATION_PREVIOUS_IMAGES,
@@ -69,9 +70,11 @@ export function deployPatch(
   previous: ContainerImage[],
   previousTemplateDeploymentId: string | undefined,
   resourceVersion: string | undefined,
+  createdAt?: Date,
 ): ImagePatch {
   const workloadAnnotations: Record<string, string | null> = {
     [ANNOTATION_DEPLOYMENT_ID]: command.deploymentId,
+    [ANNOTATION_DEPLOYMENT_CREATED_AT]: createdAt ? createdAt.toISOString() : null,
     [ANNOTATION_ORIGIN]: originAnnotation(command.origin) ?? null,
     [ANNOTATION_CHANGE_CAUSE]: changeCause(command.deploymentId, command.image, command.origin),
     [ANNOTATION_PREVIOUS_IMAGES]: previousImagesAnnotation(previous),

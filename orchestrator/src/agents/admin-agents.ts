@@ -75,6 +75,8 @@ export class AdminAgents {
     }
     const updated = await this.store.agents.updateAgent(agent.id, { tokens });
     if (!updated) throw notFound(`agent ${agent.id} not found`);
+    // The replica holding the agent's stream re-checks its token (and closes it when the grace ends).
+    await this.store.bus.publish({ type: "agent-token-rotated", agentId: agent.id });
     return { agent: agentView(updated), token };
   };
 

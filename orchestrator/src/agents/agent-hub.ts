@@ -6,12 +6,15 @@ import * as grpc from "@grpc/grpc-js";
 import type { ConnectRequest, ConnectResponse, Hello } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticate.js";
+import { bearerToken } from "../auth/authenticate.js";
+import { AGENT_TOKEN_PREFIX, presentedSecretHash } from "../auth/secrets.js";
 import { newConnectionId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { RpcError } from "../rpc/rpc-error.js";
 import type { BusMessage, Store, Subscription } from "../store/store.js";
 import { AgentSession, DrainReason } from "./agent-session.js";
 import { HEARTBEAT_INTERVAL_SECONDS } from "./connection-state.js";
+import { TokenExpiry } from "./token-expiry.js";
 
 const HELLO_TIMEOUT_MS = 10_000;
 const SWEEP_INTERVAL_MS = 10_000;
@@ -32,8 +35,11 @@ export class AgentHub {
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private shuttingDown = false;
+  private readonly tokens: TokenExpiry;
 
-  constructor(private readonly options: AgentHubOptions) {}
+  constructor(private readonly options: AgentHubOptions) {
+    this.tokens = new TokenExpiry(options.store, options.log);
+  }
 
   async start(): Promise<void> {
     this.subscription = await this.options.store.bus.subscribe((m) => this.onBus(m));
@@ -92,6 +98,11 @@ export class AgentHub {
             reject(grpc.status.UNAVAILABLE, "the orchestrator could not register the stream; reconnect");
             return;
           }
+          const tokenHash = presentedSecretHash(
+            AGENT_TOKEN_PREFIX,
+            bearerToken(typeof authorization === "string" ? authorization : undefined) ?? "",
+          );
+          if (tokenHash) this.tokens.track(session, tokenHash, agent);
           for (const early of buffered.splice(0)) this.handle(session, early);
         },
         (err: unknown) => {
@@ -117,9 +128,7 @@ export class AgentHub {
   };
 
   private handle(session: AgentSession, request: ConnectRequest): void {
-    session.onMessage(request).catch((err: unknown) => {
-      this.options.log.warn({ err, agentId: session.agentId }, "applying an agent message failed");
-    });
+    session.receive(request);
   }
 
   private async open(agentId: string, hello: Hello, call: Call): Promise<AgentSession> {
@@ -168,6 +177,7 @@ export class AgentHub {
     const { store, log, metrics } = this.options;
     const current = this.sessions.get(session.agentId);
     if (current === session) this.sessions.delete(session.agentId);
+    this.tokens.forget(session.agentId, session);
     metrics.agentsConnected.set(this.sessions.size);
     log.info({ agentId: session.agentId, connectionId: session.connectionId }, "agent disconnected");
     // A newer local session owns the record now.
@@ -197,6 +207,9 @@ export class AgentHub {
         }
         return;
       }
+      case "agent-token-rotated":
+        void this.tokens.recheck(message.agentId);
+        return;
       case "agent-revoked":
         this.sessions.get(message.agentId)?.fail(grpc.status.UNAUTHENTICATED, `agent ${message.agentId} was revoked`);
         return;
@@ -207,6 +220,7 @@ export class AgentHub {
 
   private sweep(): void {
     const now = Date.now();
+    this.tokens.sweep(now);
     for (const session of this.sessions.values()) {
       if (now - session.lastHeardAt > SILENT_LIMIT_MS) {
         this.options.log.warn({ agentId: session.agentId }, "agent silent for too long; closing its stream");

@@ -1,7 +1,8 @@
 // One agent stream on this replica: delivers the agent's queued commands down the stream and
 // applies what the agent reports (acks, progress, results, describe replies) to the store.
 // A command leaves the durable queue only when its result (or reply) arrives.
-import type * as grpc from "@grpc/grpc-js";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as grpc from "@grpc/grpc-js";
 import {
   type Command,
   type ConnectRequest,
@@ -10,10 +11,22 @@ import {
   DrainReason,
   type Hello,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Logger } from "pino";
-import { applyAck, applyProgress, applyResult } from "../deploy/lifecycle.js";
+import { expireDeployment } from "../deploy/expiry.js";
+import {
+  applyAck,
+  applyProgress,
+  applyResult,
+  asStoreUpdate,
+  type RefusalReason,
+  type Rule,
+  type Verdict,
+} from "../deploy/lifecycle.js";
+import { supersedeOlder } from "../deploy/supersede.js";
 import type { Metrics } from "../metrics.js";
 import type { QueueEntry, Store } from "../store/store.js";
+import { boundDescribeReply, boundProgress, boundResult, truncate } from "./bounded-reports.js";
 import { HEARTBEAT_INTERVAL_SECONDS } from "./connection-state.js";
 
 const TAKE_BATCH = 100;
@@ -28,8 +41,49 @@ export interface SessionDeps {
   metrics: Metrics;
 }
 
+type AgentMessage = NonNullable<ConnectRequest["msg"]>;
+
+/** What a retried message already did (so a retry does not do it twice). */
+interface ApplyState {
+  owned?: boolean;
+  published?: boolean;
+}
+
+const isDeploymentId = (id: string) => id.startsWith("dep_");
+
+/** Waits between attempts to store a message (about 8 s in all), then the stream is failed. */
+export const STORE_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1500, 6000];
+/**
+ * One attempt may take this long. node-redis times a command out only while it waits to be
+ * written: one written to a connected but stalled Redis waits for its reply forever.
+ */
+export const STORE_ATTEMPT_TIMEOUT_MS = 10_000;
+
+class AttemptTimeout extends Error {
+  constructor(ms: number) {
+    super(`the store did not answer within ${ms} ms`);
+  }
+}
+
+/** `work`, or a rejection after `ms` (the work itself goes on; every step it takes is idempotent). */
+async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AttemptTimeout(ms)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class AgentSession {
   lastHeardAt = Date.now();
+  private inbox: Promise<void> = Promise.resolve();
+  /** Overridable by tests. */
+  retryDelaysMs: readonly number[] = STORE_RETRY_DELAYS_MS;
+  attemptTimeoutMs = STORE_ATTEMPT_TIMEOUT_MS;
   private lastSeenWrittenAt = Date.now();
   private pumping = false;
   private pumpAgain = false;
@@ -61,6 +115,7 @@ export class AgentSession {
           agentId: this.agentId,
           replicaId: this.deps.replicaId,
           heartbeatIntervalSeconds: HEARTBEAT_INTERVAL_SECONDS,
+          acksResults: true,
         },
       },
     });
@@ -102,8 +157,16 @@ export class AgentSession {
   private async deliver(entry: QueueEntry): Promise<void> {
     const command: Command = entry.command;
     const kind = command.payload?.$case;
-    const age = Date.now() - (command.createdAt?.getTime() ?? 0);
+    const now = Date.now();
+    const age = now - (command.createdAt?.getTime() ?? 0);
     if ((kind === "describeNamespaces" || kind === "describeWorkloads") && age > DESCRIBE_MAX_AGE_MS) {
+      await this.deps.store.queue.ack(this.agentId, command.id);
+      return;
+    }
+    // Past its queue deadline and never handed to a stream before: it ends unapplied. One that was
+    // handed out before may have reached the agent, which decides (it knows whether it applied it).
+    if (kind === "deploy" && entry.deliveries === 0 && command.expiresAt && command.expiresAt.getTime() <= now) {
+      await expireDeployment(this.deps.store, command.id, this.deps.metrics, this.deps.log);
       await this.deps.store.queue.ack(this.agentId, command.id);
       return;
     }
@@ -115,51 +178,154 @@ export class AgentSession {
     this.send({ msg: { $case: "command", value: command } });
   }
 
-  async onMessage(request: ConnectRequest): Promise<void> {
+  /**
+   * Takes a message from the agent. Heartbeats are answered at once; everything else is applied
+   * in arrival order, each retried while the store fails, and if it still fails the stream is
+   * failed (UNAVAILABLE) so that the agent reconnects and sends it again: nothing is dropped.
+   */
+  receive(request: ConnectRequest): void {
     this.lastHeardAt = Date.now();
     const msg = request.msg;
-    if (!msg) return;
+    if (!msg || this.closed) return;
+    if (msg.$case === "heartbeat") {
+      const now = new Date();
+      this.send({ msg: { $case: "heartbeat", value: { sentAt: now } } });
+      this.touchLastSeen(now).catch((err: unknown) =>
+        this.deps.log.debug({ err, agentId: this.agentId }, "recording when the agent was last seen failed"),
+      );
+      return;
+    }
+    this.inbox = this.inbox.then(() => this.applyWithRetry(msg));
+  }
+
+  /** Resolves once every message received so far has been applied (or the stream failed). */
+  settled(): Promise<void> {
+    return this.inbox;
+  }
+
+  private async applyWithRetry(msg: AgentMessage): Promise<void> {
+    const state: ApplyState = {};
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) return;
+      try {
+        await bounded(this.apply(msg, state), this.attemptTimeoutMs);
+        return;
+      } catch (err) {
+        const delay = this.retryDelaysMs[attempt];
+        if (delay === undefined) {
+          this.deps.log.warn(
+            { err, agentId: this.agentId, message: msg.$case, attempts: attempt + 1 },
+            "storing an agent message failed; failing the stream so that the agent sends it again",
+          );
+          this.fail(grpc.status.UNAVAILABLE, "the orchestrator could not store a message; reconnect and send it again");
+          return;
+        }
+        this.deps.log.warn(
+          { err, agentId: this.agentId, message: msg.$case, attempt: attempt + 1 },
+          "storing an agent message failed; retrying",
+        );
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async apply(msg: AgentMessage, state: ApplyState): Promise<void> {
     const { store } = this.deps;
     const now = new Date();
     switch (msg.$case) {
       case "ack":
-        if (msg.value.commandId.startsWith("dep_")) {
-          await store.deployments.appendEvent(msg.value.commandId, applyAck(now, this.hello.instance));
+        if (isDeploymentId(msg.value.commandId)) {
+          await this.applyRule(msg.value.commandId, applyAck(this.agentId, now, this.hello.instance));
         }
         return;
-      case "progress":
-        await store.deployments.appendEvent(msg.value.commandId, applyProgress(now, msg.value));
-        return;
-      case "result": {
-        const id = msg.value.commandId;
-        if (id.startsWith("dep_")) {
-          const applied = await store.deployments.appendEvent(id, applyResult(now, msg.value));
-          if (applied) this.deps.metrics.deploymentsFinished.inc({ state: applied.deployment.state });
-        } else {
-          this.deps.log.info(
-            { agentId: this.agentId, commandId: id, state: msg.value.state, message: msg.value.message },
-            "command finished",
-          );
-        }
-        await store.queue.ack(this.agentId, id);
+      case "progress": {
+        if (!isDeploymentId(msg.value.commandId)) return;
+        const bounded = boundProgress(msg.value);
+        this.reportDropped(msg.value.commandId, bounded.dropped);
+        await this.applyRule(msg.value.commandId, applyProgress(this.agentId, now, bounded.value));
         return;
       }
-      case "describeReply":
-        await store.bus.publish({
-          type: "reply",
-          commandId: msg.value.commandId,
-          payload: Buffer.from(DescribeReply.encode(msg.value).finish()).toString("base64"),
-        });
-        await store.queue.ack(this.agentId, msg.value.commandId);
+      case "result": {
+        const id = msg.value.commandId;
+        if (isDeploymentId(id)) {
+          const bounded = boundResult(msg.value);
+          this.reportDropped(id, bounded.dropped);
+          const { applied, verdict } = await this.applyRule(id, applyResult(this.agentId, now, bounded.value));
+          if (verdict?.kind !== "refuse") {
+            await store.queue.ack(this.agentId, id);
+            if (applied) {
+              this.deps.metrics.deploymentsFinished.inc({ state: applied.deployment.state });
+              if (applied.deployment.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED) {
+                await supersedeOlder(store, applied.deployment, this.deps.metrics, this.deps.log);
+              }
+            }
+          }
+        } else {
+          state.owned ??= await store.queue.ack(this.agentId, id);
+          if (!state.owned) {
+            this.refused("unknown_command", `no command ${id} is queued for this agent`, id);
+          } else {
+            this.deps.log.info(
+              { agentId: this.agentId, commandId: id, state: msg.value.state, message: truncate(msg.value.message) },
+              "command finished",
+            );
+          }
+        }
+        this.send({ msg: { $case: "resultAck", value: { commandId: id } } });
         return;
-      case "heartbeat":
-        this.send({ msg: { $case: "heartbeat", value: { sentAt: now } } });
-        await this.touchLastSeen(now);
+      }
+      case "describeReply": {
+        const id = msg.value.commandId;
+        // Only an answer to a describe command sent to this agent is passed on.
+        state.owned ??= await store.queue.ack(this.agentId, id);
+        if (!state.owned) {
+          this.refused(
+            "unknown_command",
+            `no describe command ${id} is queued for this agent (or it was answered)`,
+            id,
+          );
+        } else if (!state.published) {
+          const bounded = boundDescribeReply(msg.value);
+          this.reportDropped(id, bounded.dropped);
+          await store.bus.publish({
+            type: "reply",
+            commandId: id,
+            payload: Buffer.from(DescribeReply.encode(bounded.value).finish()).toString("base64"),
+          });
+          state.published = true;
+        }
+        this.send({ msg: { $case: "resultAck", value: { commandId: id } } });
         return;
+      }
       case "hello":
         this.deps.log.warn({ agentId: this.agentId }, "ignoring a second hello on the same stream");
         return;
+      default:
+        return;
     }
+  }
+
+  /** Applies a lifecycle rule to one of this agent's deployments; refusals are logged and counted. */
+  private async applyRule(id: string, rule: Rule) {
+    const seen: { verdict?: Verdict } = {};
+    const applied = await this.deps.store.deployments.appendEvent(id, asStoreUpdate(rule, seen));
+    const verdict = seen.verdict;
+    if (verdict?.kind === "refuse") this.refused(verdict.reason, verdict.detail, id, verdict.owner);
+    return { applied, verdict };
+  }
+
+  private refused(reason: RefusalReason, detail: string, commandId: string, ownerAgentId?: string): void {
+    this.deps.metrics.agentMessagesRefused.inc({ reason });
+    this.deps.log.warn(
+      { agentId: this.agentId, ownerAgentId, commandId, reason, detail },
+      "ignored an agent message that breaks the protocol's rules",
+    );
+  }
+
+  private reportDropped(commandId: string, dropped: string[]): void {
+    if (dropped.length === 0) return;
+    this.deps.metrics.agentMessagesRefused.inc({ reason: "invalid_field" }, dropped.length);
+    this.deps.log.warn({ agentId: this.agentId, commandId, dropped }, "dropped invalid entries from an agent report");
   }
 
   private async touchLastSeen(now: Date): Promise<void> {

@@ -104,8 +104,10 @@ test("refused: not opted in, offline, a deploy running, concurrency reached", as
       rollbackOnFailure: false,
       idempotencyKey: "",
       origin: { repository: "", sha: "", ref: "", actor: "", runUrl: "", workflow: "" },
+      queueTimeoutSeconds: 0,
     },
     new Date(),
+    new Date(Date.now() + 3_600_000),
   );
   await store.deployments.createDeployment(dep.deployment, dep.event);
   await refuse(busy, /never updated during a deploy/);

@@ -32,6 +32,8 @@ const RUNNING_STATES = [
   DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS,
 ];
 
+const QUEUE_DEADLINE_MS = 10 * 60_000;
+
 const isAgentUpdate = (d: Deployment) => d.changeKind === ChangeKind.CHANGE_KIND_AGENT_UPDATE;
 
 export class AgentUpdates {
@@ -119,6 +121,10 @@ export class AgentUpdates {
       resolvedDigest: "",
       changeKind: ChangeKind.CHANGE_KIND_AGENT_UPDATE,
       agentVersion: version,
+      // The agent is connected now; an update it has not started in 10 minutes expires instead of
+      // being applied much later.
+      queueDeadline: new Date(now.getTime() + QUEUE_DEADLINE_MS),
+      supersededBy: "",
     };
     const { deployment: stored } = await this.store.deployments.createDeployment(deployment, {
       seq: 1,
@@ -132,6 +138,7 @@ export class AgentUpdates {
     await this.store.queue.enqueue(agent.id, {
       id,
       createdAt: now,
+      expiresAt: deployment.queueDeadline,
       payload: {
         $case: "updateAgent",
         value: { image, version, readyTimeoutSeconds: this.options.readySeconds },

@@ -30,6 +30,12 @@ export function parseSecret(prefix: string, token: string): { id: string; secret
   return { id: match[1], secret: match[2] };
 }
 
+/** Hex SHA-256 of the secret part of a presented token, as StoredSecret.hash would hold it. */
+export function presentedSecretHash(prefix: string, token: string): string | undefined {
+  const parsed = parseSecret(prefix, token);
+  return parsed ? hashSecret(parsed.secret) : undefined;
+}
+
 export function secretMatches(secret: string, stored: StoredSecret, now = new Date()): boolean {
   if (stored.expiresAt && stored.expiresAt.getTime() <= now.getTime()) return false;
   const presented = Buffer.from(hashSecret(secret), "hex");

@@ -1,6 +1,11 @@
 // A promise-based AdminService client that sends the admin token with every call.
 import * as grpc from "@grpc/grpc-js";
 import { AdminServiceClient, AdminServiceService } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
+import {
+  type CancelDeploymentRequest,
+  type CancelDeploymentResponse,
+  DeployServiceClient,
+} from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import type { ClientConfig } from "./client-config.js";
 
 type Definitions = typeof AdminServiceService;
@@ -26,6 +31,8 @@ export interface CallOptions {
 export type AdminApi = {
   [K in AdminUnaryMethod]: (request: RequestOf<K>, options?: CallOptions) => Promise<ResponseOf<K>>;
 } & {
+  /** DeployService.CancelDeployment with the admin token (cancel lives beside Deploy). */
+  cancelDeployment(request: CancelDeploymentRequest, options?: CallOptions): Promise<CancelDeploymentResponse>;
   /** The underlying generated client (e.g. for watchDeployments); calls need authMetadata(). */
   readonly raw: AdminServiceClient;
   /** Metadata carrying `authorization: Bearer <token>`. */
@@ -51,7 +58,27 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
     return md;
   };
 
-  const api: Record<string, unknown> = { raw, authMetadata, close: () => raw.close() };
+  // Same channel as the admin client (one connection), for the DeployService methods admins use.
+  const deploy = new DeployServiceClient(config.target, channelCredentials(config), {
+    channelOverride: raw.getChannel(),
+  });
+  const api: Record<string, unknown> = {
+    raw,
+    authMetadata,
+    close: () => {
+      deploy.close();
+      raw.close();
+    },
+    cancelDeployment: (request: CancelDeploymentRequest, callOptions: CallOptions = {}) =>
+      new Promise((resolve, reject) => {
+        deploy.cancelDeployment(
+          request,
+          authMetadata(),
+          { deadline: Date.now() + (callOptions.timeoutMs ?? defaultTimeout) },
+          (err, response) => (err ? reject(err) : resolve(response)),
+        );
+      }),
+  };
   for (const [name, def] of Object.entries(AdminServiceService)) {
     if (def.requestStream || def.responseStream) continue;
     const d = def as unknown as grpc.MethodDefinition<unknown, unknown>;

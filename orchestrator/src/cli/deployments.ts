@@ -1,4 +1,4 @@
-// `k8sdeploy deployments list`
+// `k8sdeploy deployments list` and `k8sdeploy deployments cancel`
 import { Deployment, type DeploymentState, workloadKindToJSON } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { type Command, Option } from "commander";
 import {
@@ -58,6 +58,21 @@ export function registerDeploymentCommands(program: Command): void {
           ]),
         );
         if (res.nextPageToken) warn(`more deployments match; showing the newest ${list.length} (raise --limit)`);
+      }),
+    );
+
+  deployments
+    .command("cancel")
+    .description("cancel a deployment that has not been sent to its agent yet (it is then never applied)")
+    .argument("<id>", "deployment id (dep_…)")
+    .option("--reason <text>", "recorded in the timeline", "")
+    .option("--json", "print the deployment as JSON")
+    .action((id: string, opts: { reason: string; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const { deployment } = await admin.cancelDeployment({ id, reason: opts.reason });
+        if (!deployment) throw new Error("the orchestrator returned no deployment");
+        if (opts.json) printJson(Deployment.toJSON(deployment));
+        else process.stdout.write(`${deployment.id} ${deploymentStateName(deployment.state)}: ${deployment.message}\n`);
       }),
     );
 }

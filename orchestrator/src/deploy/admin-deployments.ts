@@ -1,4 +1,6 @@
 // Admin RPCs over deployments: list with filters and pages, a live feed, and roll back.
+
+import { parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
 import type {
   ListDeploymentsRequest,
   ListDeploymentsResponse,
@@ -17,6 +19,7 @@ import { InvalidPageTokenError, matchesFilter } from "../store/pagination.js";
 import type { FeedEntry, Store } from "../store/store.js";
 import type { DeployService } from "./deploy-service.js";
 import { isFinal, newDeployment } from "./lifecycle.js";
+import type { ValidDeploy } from "./validate-deploy.js";
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
@@ -74,6 +77,15 @@ export class AdminDeployments {
     if (original.state === DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK) {
       throw failedPrecondition(`deployment ${original.id} was already rolled back by the agent`);
     }
+    // The images come from the original's own agent: agent reports apply only to that agent's
+    // deployments, and the rollback goes to the same agent. They are checked again anyway.
+    for (const p of original.previousImages) {
+      try {
+        parseImageReference(p.image);
+      } catch {
+        throw failedPrecondition(`deployment ${original.id} recorded a previous image that is not an image reference`);
+      }
+    }
     const images = new Set(original.previousImages.map((p) => p.image));
     const image = [...images][0];
     if (images.size !== 1 || image === undefined) {
@@ -84,30 +96,34 @@ export class AdminDeployments {
       );
     }
     await this.agents.active(original.agentId);
+    const now = new Date();
+    const valid: ValidDeploy = {
+      namespace: original.namespace,
+      kind: original.kind,
+      workload: original.workload,
+      containers: original.previousImages.map((p) => p.container),
+      image,
+      timeoutSeconds: original.timeoutSeconds,
+      rollbackOnFailure: false,
+      idempotencyKey: "",
+      origin: {
+        repository: original.origin?.repository ?? "",
+        sha: "",
+        ref: "",
+        actor: "dashboard",
+        runUrl: "",
+        workflow: `rollback of ${original.id}`,
+      },
+      queueTimeoutSeconds: 0,
+    };
     const { deployment } = await this.deployService.submit(
       newDeployment(
         newDeploymentId(),
         original.agentId,
         "",
-        {
-          namespace: original.namespace,
-          kind: original.kind,
-          workload: original.workload,
-          containers: original.previousImages.map((p) => p.container),
-          image,
-          timeoutSeconds: original.timeoutSeconds,
-          rollbackOnFailure: false,
-          idempotencyKey: "",
-          origin: {
-            repository: original.origin?.repository ?? "",
-            sha: "",
-            ref: "",
-            actor: "dashboard",
-            runUrl: "",
-            workflow: `rollback of ${original.id}`,
-          },
-        },
-        new Date(),
+        valid,
+        now,
+        this.deployService.queueDeadline(valid, now),
         original.id,
       ),
     );

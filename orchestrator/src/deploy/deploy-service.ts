@@ -1,6 +1,10 @@
 // DeployService: what CI calls with a deploy key. Deploy queues and returns at once; Get and
 // Watch read the deployment and its timeline from the store, so any replica can answer.
+
+import { MAX_CANCEL_REASON_LENGTH } from "@k8sdeploy/proto/contract/limits.js";
 import type {
+  CancelDeploymentRequest,
+  CancelDeploymentResponse,
   DeployRequest,
   DeployResponse,
   GetDeploymentRequest,
@@ -15,9 +19,17 @@ import { newDeploymentId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
 import type { CallContext } from "../rpc/handler.js";
-import { invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
 import type { KeyRecord, Store } from "../store/store.js";
-import { deployCommandOf, isFinal, newDeployment } from "./lifecycle.js";
+import {
+  asStoreUpdate,
+  cancelRule,
+  deployCommandOf,
+  isFinal,
+  newDeployment,
+  stateName,
+  type Verdict,
+} from "./lifecycle.js";
 import { type ValidDeploy, validateDeployRequest } from "./validate-deploy.js";
 
 export interface DeployServiceDeps {
@@ -25,19 +37,28 @@ export interface DeployServiceDeps {
   auth: Authenticator;
   log: Logger;
   metrics: Metrics;
+  /** Queue timeout of a Deploy that names none. */
+  defaultQueueTimeoutSeconds: number;
 }
 
-function checkScope(key: KeyRecord, request: ValidDeploy): void {
-  if (key.namespaces.length > 0 && !key.namespaces.includes(request.namespace)) {
-    throw permissionDenied(
-      `namespace "${request.namespace}" is not allowed for deploy key ${key.id} (allowed: ${key.namespaces.join(", ")})`,
-    );
+/** `lastUsedAt` is coarse: written at most once a minute per key, and never fails a deploy. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+type Target = Pick<ValidDeploy, "namespace" | "workload">;
+
+function scopeProblem(key: KeyRecord, target: Target): string | undefined {
+  if (key.namespaces.length > 0 && !key.namespaces.includes(target.namespace)) {
+    return `namespace "${target.namespace}" is not allowed for deploy key ${key.id} (allowed: ${key.namespaces.join(", ")})`;
   }
-  if (key.workloads.length > 0 && !key.workloads.includes(request.workload)) {
-    throw permissionDenied(
-      `workload "${request.workload}" is not allowed for deploy key ${key.id} (allowed: ${key.workloads.join(", ")})`,
-    );
+  if (key.workloads.length > 0 && !key.workloads.includes(target.workload)) {
+    return `workload "${target.workload}" is not allowed for deploy key ${key.id} (allowed: ${key.workloads.join(", ")})`;
   }
+  return undefined;
+}
+
+function checkScope(key: KeyRecord, target: Target): void {
+  const problem = scopeProblem(key, target);
+  if (problem) throw permissionDenied(problem);
 }
 
 export class DeployService {
@@ -51,10 +72,10 @@ export class DeployService {
     const valid = validateDeployRequest(request);
     checkScope(caller.key, valid);
     const now = new Date();
-    await this.deps.store.keys.updateKey(caller.key.id, { lastUsedAt: now });
+    this.touchKey(caller.key, now);
     const scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
     const result = await this.submit(
-      newDeployment(newDeploymentId(), caller.key.agentId, caller.key.id, valid, now),
+      newDeployment(newDeploymentId(), caller.key.agentId, caller.key.id, valid, now, this.queueDeadline(valid, now)),
       scope,
     );
     this.deps.log.info(
@@ -73,6 +94,20 @@ export class DeployService {
     return result;
   };
 
+  /** When a deployment created `now` expires unapplied. */
+  queueDeadline(request: Pick<ValidDeploy, "queueTimeoutSeconds">, now: Date): Date {
+    const seconds = request.queueTimeoutSeconds || this.deps.defaultQueueTimeoutSeconds;
+    return new Date(now.getTime() + seconds * 1000);
+  }
+
+  /** Best effort and coarse: a hot key must never fail or slow down its deploys. */
+  private touchKey(key: KeyRecord, now: Date): void {
+    if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    this.deps.store.keys.updateKey(key.id, { lastUsedAt: now }).catch((err: unknown) => {
+      this.deps.log.debug({ err, keyId: key.id }, "recording when a deploy key was last used failed");
+    });
+  }
+
   /** Stores a new deployment and queues its command (shared with RollbackDeployment). */
   async submit(
     initial: { deployment: Deployment; event: DeploymentEvent },
@@ -90,6 +125,7 @@ export class DeployService {
       await store.queue.enqueue(deployment.agentId, {
         id: deployment.id,
         createdAt: deployment.createdAt,
+        expiresAt: deployment.queueDeadline,
         payload: { $case: "deploy", value: deployCommandOf(deployment) },
       });
       await store.bus.publish({ type: "queued", agentId: deployment.agentId });
@@ -98,14 +134,56 @@ export class DeployService {
     return { deployment, created };
   }
 
+  /** A deploy key reads only what it could have deployed: its agent, inside its allowlists. */
   private async readable(id: string, caller: Caller): Promise<Deployment> {
     if (id === "") throw invalidArgument("id: required (the deployment id returned by Deploy)");
     const deployment = await this.deps.store.deployments.getDeployment(id);
-    if (!deployment || (caller.kind === "key" && caller.key.agentId !== deployment.agentId)) {
+    if (
+      !deployment ||
+      (caller.kind === "key" &&
+        (caller.key.agentId !== deployment.agentId || scopeProblem(caller.key, deployment) !== undefined))
+    ) {
       throw notFound(`deployment ${id} not found`);
     }
     return deployment;
   }
+
+  cancelDeployment = async (request: CancelDeploymentRequest, ctx: CallContext): Promise<CancelDeploymentResponse> => {
+    const caller = await this.deps.auth.caller(ctx.authorization);
+    if (request.reason.length > MAX_CANCEL_REASON_LENGTH) {
+      throw invalidArgument(`reason: at most ${MAX_CANCEL_REASON_LENGTH} characters, got ${request.reason.length}`);
+    }
+    const deployment = await this.readable(request.id, caller);
+    if (isFinal(deployment.state)) {
+      throw failedPrecondition(`deployment ${deployment.id} is ${stateName(deployment.state)} already`);
+    }
+    const { store } = this.deps;
+    // Withdraw first: only a command no stream was ever handed can be cancelled truthfully.
+    const outcome = await store.queue.withdraw(deployment.agentId, deployment.id);
+    if (outcome === "sent") {
+      throw failedPrecondition(
+        `deployment ${deployment.id} was already sent to agent ${deployment.agentId} (${stateName(deployment.state)}) and may be applied; wait for its outcome and roll it back if needed`,
+      );
+    }
+    const by = caller.kind === "admin" ? "an admin" : `deploy key ${caller.key.id}`;
+    const seen: { verdict?: Verdict } = {};
+    const ended = await store.deployments.appendEvent(
+      deployment.id,
+      asStoreUpdate(cancelRule(new Date(), by, request.reason.trim()), seen),
+    );
+    if (!ended) {
+      const now = await store.deployments.getDeployment(deployment.id);
+      throw failedPrecondition(
+        `deployment ${deployment.id} is ${stateName(now?.state ?? deployment.state)}; only a queued deployment can be cancelled`,
+      );
+    }
+    this.deps.metrics.deploymentsFinished.inc({ state: ended.deployment.state });
+    this.deps.log.info(
+      { deploymentId: deployment.id, agentId: deployment.agentId, by, reason: request.reason },
+      "deployment cancelled",
+    );
+    return { deployment: ended.deployment };
+  };
 
   getDeployment = async (request: GetDeploymentRequest, ctx: CallContext): Promise<GetDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);

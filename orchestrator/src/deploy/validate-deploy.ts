@@ -5,6 +5,7 @@ import {
   MAX_CONTAINERS,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_ORIGIN_FIELD_LENGTH,
+  MAX_QUEUE_TIMEOUT_SECONDS,
   MAX_TIMEOUT_SECONDS,
 } from "@k8sdeploy/proto/contract/limits.js";
 import { validateDns1123Label, validateDns1123Subdomain } from "@k8sdeploy/proto/contract/names.js";
@@ -24,6 +25,8 @@ export interface ValidDeploy {
   origin: Origin;
   /** Ask the agent to write the image pinned by its resolved digest. */
   pinDigest?: boolean;
+  /** 0: the orchestrator's default. */
+  queueTimeoutSeconds: number;
 }
 
 const ORIGIN_FIELDS = ["repository", "sha", "ref", "actor", "runUrl", "workflow"] as const;
@@ -65,6 +68,11 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
   if (req.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
     problems.push(`timeout_seconds: ${req.timeoutSeconds} is above the maximum of ${MAX_TIMEOUT_SECONDS}`);
   }
+  if (req.queueTimeoutSeconds > MAX_QUEUE_TIMEOUT_SECONDS) {
+    problems.push(
+      `queue_timeout_seconds: ${req.queueTimeoutSeconds} is above the maximum of ${MAX_QUEUE_TIMEOUT_SECONDS} (7 days)`,
+    );
+  }
   if (req.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     problems.push(
       `idempotency_key: at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${req.idempotencyKey.length}`,
@@ -92,5 +100,6 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
     idempotencyKey: req.idempotencyKey,
     origin,
     pinDigest: req.pinDigest,
+    queueTimeoutSeconds: req.queueTimeoutSeconds,
   };
 }

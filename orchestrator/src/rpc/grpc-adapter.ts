@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "./handler.js";
-import { RpcError } from "./rpc-error.js";
+import { knownRpcError, RpcError } from "./rpc-error.js";
 
 function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): {
   ctx: CallContext;
@@ -20,7 +20,11 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
 }
 
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {
-  if (err instanceof RpcError) return { code: err.code, details: err.message };
+  const known = knownRpcError(err);
+  if (known) {
+    if (!(err instanceof RpcError)) log.warn({ err: String(err), method }, "store unavailable");
+    return { code: known.code, details: known.message };
+  }
   log.error({ err, method }, "unexpected error in RPC handler");
   return { code: grpc.status.INTERNAL, details: "internal error; the orchestrator log has the details" };
 }

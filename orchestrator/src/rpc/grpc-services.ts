@@ -34,6 +34,7 @@ export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, 
         deploy: u("Deploy", deploy.deploy),
         getDeployment: u("GetDeployment", deploy.getDeployment),
         watchDeployment: s("WatchDeployment", deploy.watchDeployment),
+        cancelDeployment: u("CancelDeployment", deploy.cancelDeployment),
       },
     },
     admin: {

@@ -12,8 +12,10 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import type { Logger } from "pino";
 import type { App } from "../app.js";
 import { type Config, formatAddress } from "../config.js";
+import { guardInterceptor, tolerantDefinition, tolerantRegistrar } from "./grpc-guard.js";
 import { appReady } from "./http-server.js";
-import { enforcePingPolicy } from "./ping-policy.js";
+import { watchSessions } from "./http2-watchdog.js";
+import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
 
 /*
  * Keepalive: what @grpc/grpc-js 1.14.7 (build/src/server.js) actually does on the server side.
@@ -95,23 +97,25 @@ export async function startGrpcServer(
   log: Logger,
   options: GrpcServerOptions = {},
 ): Promise<GrpcServerHandle> {
-  const server = new grpc.Server(grpcServerOptions(config));
+  const server = new grpc.Server({ ...grpcServerOptions(config), interceptors: [guardInterceptor(app.authGuard)] });
 
   const names: string[] = [];
   for (const service of app.grpcServices) {
-    server.addService(service.definition, service.implementation);
+    server.addService(tolerantDefinition(service.definition), service.implementation);
     names.push(serviceName(service.definition));
   }
 
   // Health: "" (the whole server) and each served service. NOT_SERVING until app.ready().
   const healthNames = ["", ...names];
   const health = new HealthImplementation(Object.fromEntries(healthNames.map((n) => [n, "NOT_SERVING"])));
-  health.addToServer(server);
+  health.addToServer(tolerantRegistrar(server));
 
   // Reflection over every file of the contract, whether or not its services are served yet.
   const files = reflectionFileDescriptors();
   const pkg = { "k8sdeploy.reflection": { fileDescriptorProtos: files } };
-  new ReflectionService(pkg as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+  new ReflectionService(pkg as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(
+    tolerantRegistrar(server),
+  );
 
   const address = formatAddress(config.grpcListen.host, config.grpcListen.port);
   const port = await new Promise<number>((resolve, reject) =>
@@ -122,6 +126,7 @@ export async function startGrpcServer(
     }),
   );
   enforcePingPolicy(server, config.keepaliveMinSeconds * 1000, log);
+  watchSessions(http2ServersOf(server), log);
 
   let draining = false;
   let serving: boolean | undefined;

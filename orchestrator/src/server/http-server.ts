@@ -1,5 +1,8 @@
 // The HTTP server: probes and metrics, plus whatever the app mounts (Connect, the web app).
+// HTTPS when K8SDEPLOY_HTTP_TLS_CERT_FILE/KEY_FILE are set (HTTP/1.1, as browsers and probes use).
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -20,6 +23,8 @@ export interface HttpServerHandle {
   port: number;
   /** `host:port` with the bound port. */
   address: string;
+  /** `http://host:port` or `https://host:port`. */
+  url: string;
   /** Mounts another handler after the existing ones. */
   use(handler: HttpHandler): void;
   /** From now on /readyz answers 503 (the start of a shutdown). */
@@ -100,7 +105,7 @@ export async function startHttpServer(
     }
   };
 
-  const server = http.createServer(async (req, res) => {
+  const listener: http.RequestListener = async (req, res) => {
     try {
       if (await builtin(req, res)) return;
       for (const handler of handlers) {
@@ -112,7 +117,13 @@ export async function startHttpServer(
       if (!res.headersSent) send(res, 500, "internal error\n");
       else res.destroy();
     }
-  });
+  };
+  const server: http.Server = config.httpTls
+    ? https.createServer(
+        { cert: readFileSync(config.httpTls.certFile), key: readFileSync(config.httpTls.keyFile) },
+        listener,
+      )
+    : http.createServer(listener);
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
@@ -152,6 +163,7 @@ export async function startHttpServer(
     server,
     port,
     address: formatAddress(config.httpListen.host, port),
+    url: `${config.httpTls ? "https" : "http"}://${formatAddress(config.httpListen.host, port)}`,
     use: (handler) => {
       handlers.push(handler);
     },

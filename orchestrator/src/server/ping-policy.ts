@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 export const MAX_STRIKES = 2;
 
 /** grpc-js keeps its http2 servers in a private map; the exact pinned version is checked by tests. */
-function http2ServersOf(server: grpc.Server): http2.Http2Server[] {
+export function http2ServersOf(server: grpc.Server): http2.Http2Server[] {
   const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(servers instanceof Map)) {
     throw new Error("cannot enforce the keepalive minimum: grpc-js no longer exposes its http2 servers");

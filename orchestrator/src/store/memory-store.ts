@@ -10,11 +10,13 @@ import type {
   CommandQueue,
   DeploymentFilter,
   DeploymentPage,
+  DeploymentUpdate,
   FeedEntry,
   KeyRecord,
   QueueEntry,
   Store,
   Subscription,
+  WithdrawOutcome,
 } from "./store.js";
 
 const FEED_LIMIT = 10_000;
@@ -30,6 +32,8 @@ function isolate(call: () => void): void {
 
 class MemoryQueue implements CommandQueue {
   private readonly queues = new Map<string, Map<string, { command: Command; consumer?: string; deliveries: number }>>();
+  /** `<agentId> <commandId>` → expiresAt (ms), like the Redis store's deadline index. */
+  private readonly deadlines = new Map<string, number>();
 
   private queueOf(agentId: string) {
     let q = this.queues.get(agentId);
@@ -42,7 +46,9 @@ class MemoryQueue implements CommandQueue {
 
   async enqueue(agentId: string, command: Command): Promise<void> {
     const q = this.queueOf(agentId);
-    if (!q.has(command.id)) q.set(command.id, { command, deliveries: 0 });
+    if (q.has(command.id)) return;
+    q.set(command.id, { command: structuredClone(command), deliveries: 0 });
+    if (command.expiresAt) this.deadlines.set(`${agentId} ${command.id}`, command.expiresAt.getTime());
   }
 
   async take(agentId: string, consumer: string, options: { includePending: boolean; count: number }) {
@@ -50,15 +56,42 @@ class MemoryQueue implements CommandQueue {
     for (const entry of this.queueOf(agentId).values()) {
       if (out.length >= options.count) break;
       if (entry.consumer !== undefined && !options.includePending) continue;
-      out.push({ command: entry.command, deliveries: entry.deliveries });
+      out.push({ command: structuredClone(entry.command), deliveries: entry.deliveries });
       entry.consumer = consumer;
       entry.deliveries += 1;
     }
     return out;
   }
 
-  async ack(agentId: string, commandId: string): Promise<void> {
-    this.queueOf(agentId).delete(commandId);
+  async ack(agentId: string, commandId: string): Promise<boolean> {
+    this.deadlines.delete(`${agentId} ${commandId}`);
+    return this.queueOf(agentId).delete(commandId);
+  }
+
+  async withdraw(agentId: string, commandId: string): Promise<WithdrawOutcome> {
+    const q = this.queueOf(agentId);
+    const entry = q.get(commandId);
+    if (!entry) return "unknown";
+    if (entry.consumer !== undefined) return "sent";
+    q.delete(commandId);
+    this.deadlines.delete(`${agentId} ${commandId}`);
+    return "withdrawn";
+  }
+
+  async list(agentId: string, limit: number): Promise<Command[]> {
+    return [...this.queueOf(agentId).values()].slice(0, limit).map((e) => structuredClone(e.command));
+  }
+
+  async takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]> {
+    const due = [...this.deadlines.entries()]
+      .filter(([, at]) => at <= now.getTime())
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, limit);
+    return due.map(([member]) => {
+      this.deadlines.delete(member);
+      const [agentId = "", commandId = ""] = member.split(" ");
+      return { agentId, commandId };
+    });
   }
 
   async pendingCount(agentId: string): Promise<number> {
@@ -130,14 +163,11 @@ export class MemoryStore implements Store {
       return { deployment: structuredClone(deployment), created: true };
     },
     getDeployment: async (id: string) => structuredClone(this.deploymentMap.get(id)),
-    appendEvent: async (
-      id: string,
-      update: (current: Deployment) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined,
-    ) => {
+    appendEvent: async (id: string, update: DeploymentUpdate) => {
       const current = this.deploymentMap.get(id);
       const events = this.eventMap.get(id);
       if (!current || !events) return undefined;
-      const next = update(structuredClone(current));
+      const next = update(structuredClone(current), events.length);
       if (!next) return undefined;
       const event: DeploymentEvent = { ...next.event, seq: events.length + 1 };
       this.deploymentMap.set(id, structuredClone(next.deployment));

@@ -27,7 +27,14 @@ import { decodeDeployment, decodeEvent, encodeDeployment, encodeEvent } from "./
 import type { RedisFeed } from "./redis-feed.js";
 import type { RedisKeys } from "./redis-keys.js";
 import { compareAndSet, LuaScript } from "./redis-script.js";
-import type { DeploymentFilter, DeploymentPage, DeploymentStore, FeedEntry, Subscription } from "./store.js";
+import type {
+  DeploymentFilter,
+  DeploymentPage,
+  DeploymentStore,
+  DeploymentUpdate,
+  FeedEntry,
+  Subscription,
+} from "./store.js";
 
 const MAX_APPEND_ATTEMPTS = 50;
 /** Index entries examined per listDeployments call at most (filters are applied in JS). */
@@ -54,8 +61,6 @@ redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 `);
-
-type Update = (current: Deployment) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined;
 
 export class RedisDeployments implements DeploymentStore {
   private readonly writers = new KeyedMutex();
@@ -99,7 +104,10 @@ export class RedisDeployments implements DeploymentStore {
    * Optimistic: read record and event count, run `update`, compare-and-set. On a conflict with
    * another replica `update` runs again on the newer record, so it must not have side effects.
    */
-  appendEvent(id: string, update: Update): Promise<{ deployment: Deployment; event: DeploymentEvent } | undefined> {
+  appendEvent(
+    id: string,
+    update: DeploymentUpdate,
+  ): Promise<{ deployment: Deployment; event: DeploymentEvent } | undefined> {
     return this.writers.run(id, () => this.appendOptimistically(id, update));
   }
 
@@ -193,17 +201,16 @@ export class RedisDeployments implements DeploymentStore {
 
   private async appendOptimistically(
     id: string,
-    update: Update,
+    update: DeploymentUpdate,
   ): Promise<{ deployment: Deployment; event: DeploymentEvent } | undefined> {
     const recordKey = this.keys.deployment(id);
     const eventsKey = this.keys.deploymentEvents(id);
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
-      const [text, count] = (await this.client.multi().get(recordKey).lLen(eventsKey).exec()) as unknown as [
-        string | null,
-        number,
-      ];
+      // Two plain commands (pipelined), not MULTI: node-redis applies no command timeout to MULTI,
+      // so a stalled Redis would hold the caller forever. Consistency comes from the compare-and-set.
+      const [text, count] = await Promise.all([this.client.get(recordKey), this.client.lLen(eventsKey)]);
       if (text === null) return undefined;
-      const next = update(decodeDeployment(text));
+      const next = update(decodeDeployment(text), count);
       if (!next) return undefined;
       const event: DeploymentEvent = { ...next.event, seq: count + 1 };
       const nextText = encodeDeployment(next.deployment);

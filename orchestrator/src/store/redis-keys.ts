@@ -36,6 +36,8 @@ export interface RedisKeys {
   readonly busChannel: string;
   /** String: holder of a replica-wide lease, with a TTL. */
   lease(name: string): string;
+  /** Sorted set of `<agentId> <commandId>` by the command's expiresAt (ms): the expiry sweep's index. */
+  readonly deadlines: string;
 }
 
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
@@ -54,5 +56,6 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     inflight: (agentId) => `${prefix}{${agentId}}:inflight`,
     busChannel: `${prefix}bus`,
     lease: (name) => `${prefix}lease:${name}`,
+    deadlines: `${prefix}deadlines`,
   };
 }

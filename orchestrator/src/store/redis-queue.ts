@@ -8,7 +8,7 @@ import { errorMessage } from "./redis-client.js";
 import { decodeCommand, encodeCommand } from "./redis-codec.js";
 import { QUEUE_GROUP, type RedisKeys } from "./redis-keys.js";
 import { LuaScript } from "./redis-script.js";
-import type { CommandQueue, QueueEntry } from "./store.js";
+import type { CommandQueue, QueueEntry, WithdrawOutcome } from "./store.js";
 
 /** KEYS: queue, inflight. ARGV: command id, base64 command. Returns 1 if added, 0 if already queued. */
 const enqueueScript = new LuaScript(`
@@ -52,6 +52,28 @@ end
 return result
 `);
 
+/**
+ * KEYS: queue, inflight. ARGV: group, command id. Removes the command only if no consumer was
+ * ever handed it: an entry that was read is in the group's pending list until ack (which XACKs and
+ * deletes it together). Returns 1 withdrawn, 2 handed out, 0 unknown.
+ */
+const withdrawScript = new LuaScript(`
+local entry = redis.call('HGET', KEYS[2], ARGV[2])
+if not entry then return 0 end
+local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], entry, entry, 1)
+if ok and pending[1] then return 2 end
+redis.call('XDEL', KEYS[1], entry)
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+`);
+
+/** KEYS: deadlines. ARGV: now (ms), limit. Removes and returns the due members. */
+const takeDueScript = new LuaScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+`);
+
 /** KEYS: queue, inflight. ARGV: group, command id. Returns 1 if removed, 0 if unknown. */
 const ackScript = new LuaScript(`
 local entry = redis.call('HGET', KEYS[2], ARGV[2])
@@ -75,11 +97,19 @@ export class RedisQueue implements CommandQueue {
   ) {}
 
   async enqueue(agentId: string, command: Command): Promise<void> {
-    await enqueueScript.run(
+    const added = await enqueueScript.run(
       this.client,
       [this.keys.queue(agentId), this.keys.inflight(agentId)],
       [command.id, encodeCommand(command)],
     );
+    // Another slot than the queue (Redis Cluster), so not in the script: a crash in between
+    // leaves a command without deadline entry, which delivery still expires (it checks expiresAt).
+    if (added === 1 && command.expiresAt) {
+      await this.client.zAdd(this.keys.deadlines, {
+        score: command.expiresAt.getTime(),
+        value: deadlineMember(agentId, command.id),
+      });
+    }
   }
 
   async take(agentId: string, consumer: string, options: { includePending: boolean; count: number }) {
@@ -115,8 +145,53 @@ export class RedisQueue implements CommandQueue {
     return out;
   }
 
-  async ack(agentId: string, commandId: string): Promise<void> {
-    await ackScript.run(this.client, [this.keys.queue(agentId), this.keys.inflight(agentId)], [QUEUE_GROUP, commandId]);
+  async ack(agentId: string, commandId: string): Promise<boolean> {
+    const removed = await ackScript.run(
+      this.client,
+      [this.keys.queue(agentId), this.keys.inflight(agentId)],
+      [QUEUE_GROUP, commandId],
+    );
+    if (removed === 1) await this.client.zRem(this.keys.deadlines, deadlineMember(agentId, commandId));
+    return removed === 1;
+  }
+
+  async withdraw(agentId: string, commandId: string): Promise<WithdrawOutcome> {
+    const outcome = await withdrawScript.run(
+      this.client,
+      [this.keys.queue(agentId), this.keys.inflight(agentId)],
+      [QUEUE_GROUP, commandId],
+    );
+    if (outcome === 1) await this.client.zRem(this.keys.deadlines, deadlineMember(agentId, commandId));
+    return outcome === 1 ? "withdrawn" : outcome === 2 ? "sent" : "unknown";
+  }
+
+  async list(agentId: string, limit: number): Promise<Command[]> {
+    const entries = (await this.client.xRange(this.keys.queue(agentId), "-", "+", {
+      COUNT: Math.max(1, Math.floor(limit)),
+    })) as { id: string; message: Record<string, string> }[];
+    const out: Command[] = [];
+    for (const entry of entries) {
+      const payload = entry.message.cmd;
+      if (payload === undefined) continue;
+      try {
+        out.push(decodeCommand(payload));
+      } catch {
+        // undecodable entries are reported by take()
+      }
+    }
+    return out;
+  }
+
+  async takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]> {
+    const members = (await takeDueScript.run(
+      this.client,
+      [this.keys.deadlines],
+      [String(now.getTime()), String(Math.max(1, Math.floor(limit)))],
+    )) as string[];
+    return members.flatMap((m) => {
+      const [agentId, commandId] = m.split(" ");
+      return agentId && commandId ? [{ agentId, commandId }] : [];
+    });
   }
 
   async pendingCount(agentId: string): Promise<number> {
@@ -133,6 +208,10 @@ export class RedisQueue implements CommandQueue {
     }
     this.groups.add(queue);
   }
+}
+
+function deadlineMember(agentId: string, commandId: string): string {
+  return `${agentId} ${commandId}`;
 }
 
 function fieldValue(fields: string[], name: string): string | undefined {

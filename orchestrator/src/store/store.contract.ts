@@ -574,6 +574,66 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     t.deepEqual(pending.map(entryJson), [{ command: Command.toJSON(original), deliveries: 1 }]);
   });
 
+  it("queue: ack tells whether it removed a command of that agent", async (t, { store }) => {
+    await store.queue.enqueue("agt_a", makeCommand("cmd_1"));
+    t.false(await store.queue.ack("agt_b", "cmd_1"));
+    t.true(await store.queue.ack("agt_a", "cmd_1"));
+    t.false(await store.queue.ack("agt_a", "cmd_1"));
+  });
+
+  it("queue: withdraw removes only a command never handed out", async (t, { store }) => {
+    await store.queue.enqueue("agt_a", makeCommand("cmd_1"));
+    await store.queue.enqueue("agt_a", makeCommand("cmd_2"));
+    const taken = await store.queue.take("agt_a", "r1", { includePending: false, count: 1 });
+    t.deepEqual(
+      taken.map((e) => e.command.id),
+      ["cmd_1"],
+    );
+    t.is(await store.queue.withdraw("agt_a", "cmd_1"), "sent");
+    t.is(await store.queue.withdraw("agt_a", "cmd_2"), "withdrawn");
+    t.is(await store.queue.withdraw("agt_a", "cmd_2"), "unknown");
+    t.is(await store.queue.withdraw("agt_b", "cmd_1"), "unknown");
+    t.is(await store.queue.pendingCount("agt_a"), 1);
+    const again = await store.queue.take("agt_a", "r2", { includePending: true, count: 10 });
+    t.deepEqual(
+      again.map((e) => e.command.id),
+      ["cmd_1"],
+    );
+  });
+
+  it("queue: list returns unacknowledged commands oldest first, handed out or not", async (t, { store }) => {
+    for (const id of ["cmd_1", "cmd_2", "cmd_3"]) await store.queue.enqueue("agt_a", makeCommand(id));
+    await store.queue.take("agt_a", "r1", { includePending: false, count: 1 });
+    await store.queue.ack("agt_a", "cmd_2");
+    t.deepEqual(
+      (await store.queue.list("agt_a", 10)).map((c) => c.id),
+      ["cmd_1", "cmd_3"],
+    );
+    t.deepEqual(
+      (await store.queue.list("agt_a", 1)).map((c) => c.id),
+      ["cmd_1"],
+    );
+  });
+
+  it("queue: takeDue hands each due deadline to one caller; ack and withdraw drop the deadline", async (t, fixture) => {
+    const { store } = fixture;
+    const peer = await peerOf(fixture);
+    const at = (ms: number) => ({ ...makeCommand(`cmd_${ms}`), expiresAt: new Date(ms) });
+    await store.queue.enqueue("agt_a", at(1000));
+    await store.queue.enqueue("agt_a", at(2000));
+    await store.queue.enqueue("agt_b", at(3000));
+    await store.queue.enqueue("agt_b", at(9000));
+    await store.queue.enqueue("agt_b", makeCommand("cmd_none"));
+    await store.queue.ack("agt_a", "cmd_2000");
+    t.deepEqual(await store.queue.takeDue(new Date(5000), 1), [{ agentId: "agt_a", commandId: "cmd_1000" }]);
+    t.deepEqual(await peer.queue.takeDue(new Date(5000), 10), [{ agentId: "agt_b", commandId: "cmd_3000" }]);
+    t.deepEqual(await store.queue.takeDue(new Date(5000), 10), []);
+    // The commands themselves stay queued.
+    t.is(await store.queue.pendingCount("agt_b"), 3);
+    t.is(await store.queue.withdraw("agt_b", "cmd_9000"), "withdrawn");
+    t.deepEqual(await store.queue.takeDue(new Date(10_000), 10), []);
+  });
+
   it("queue: agents' queues are independent", async (t, { store }) => {
     await store.queue.enqueue("agt_a", makeCommand("cmd_a1"));
     await store.queue.enqueue("agt_b", makeCommand("cmd_b1"));

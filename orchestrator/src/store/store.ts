@@ -91,6 +91,8 @@ export type BusMessage =
   /** A newer connection of the agent started (or the agent was revoked): others must close theirs. */
   | { type: "agent-connected"; agentId: string; connectionId: string }
   | { type: "agent-revoked"; agentId: string }
+  /** The agent's tokens changed: streams opened with a token no longer valid must close. */
+  | { type: "agent-token-rotated"; agentId: string }
   /** An agent answered a describe command. `payload` is a base64 DescribeReply. */
   | { type: "reply"; commandId: string; payload: string };
 
@@ -115,6 +117,11 @@ export interface KeyStore {
   updateKey(id: string, patch: Partial<Omit<KeyRecord, "id">>): Promise<KeyRecord | undefined>;
 }
 
+export type DeploymentUpdate = (
+  current: Deployment,
+  eventCount: number,
+) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined;
+
 export interface DeploymentStore {
   /**
    * Stores a new deployment together with its first event (seq 1), atomically with the
@@ -129,12 +136,14 @@ export interface DeploymentStore {
   getDeployment(id: string): Promise<Deployment | undefined>;
   /**
    * Appends an event (its seq is assigned here) and applies `update` to the deployment, as one
-   * atomic step that is safe against concurrent writers. Returns undefined when the deployment
-   * does not exist or `update` returns undefined (the event is then dropped, e.g. after a final state).
+   * atomic step that is safe against concurrent writers. `update` gets the current record and its
+   * number of events (it may run again on a concurrent change, so it must have no side effects).
+   * Returns undefined when the deployment does not exist or `update` returns undefined (the event
+   * is then dropped, e.g. after a final state).
    */
   appendEvent(
     id: string,
-    update: (current: Deployment) => { deployment: Deployment; event: Omit<DeploymentEvent, "seq"> } | undefined,
+    update: DeploymentUpdate,
   ): Promise<{ deployment: Deployment; event: DeploymentEvent } | undefined>;
   /** Events with seq > afterSeq, oldest first. */
   listEvents(id: string, afterSeq: number): Promise<DeploymentEvent[]>;
@@ -149,17 +158,32 @@ export interface DeploymentStore {
 
 /** Durable per-agent command queue: at-least-once delivery, removed only when acknowledged. */
 export interface CommandQueue {
+  /** Adds a command (ignored when its id is queued already); one with `expiresAt` is also indexed by deadline. */
   enqueue(agentId: string, command: Command): Promise<void>;
   /**
    * Hands `consumer` the agent's commands: with `includePending`, first every command already
    * handed out to any consumer and not yet acknowledged (reconnect, dead replica), then new ones.
    */
   take(agentId: string, consumer: string, options: { includePending: boolean; count: number }): Promise<QueueEntry[]>;
-  /** Removes a command for good. Unknown ids are ignored. */
-  ack(agentId: string, commandId: string): Promise<void>;
+  /** Removes a command for good. Returns false when the agent has no such command. */
+  ack(agentId: string, commandId: string): Promise<boolean>;
+  /**
+   * Removes a command only if it was never handed out (atomically with take): "withdrawn"; a
+   * command handed out to a stream stays: "sent"; "unknown" when the agent has no such command.
+   */
+  withdraw(agentId: string, commandId: string): Promise<WithdrawOutcome>;
+  /** The agent's unacknowledged commands, oldest first (at most `limit`). */
+  list(agentId: string, limit: number): Promise<Command[]>;
+  /**
+   * Takes (removes from the deadline index, each entry for one caller only) up to `limit`
+   * commands whose `expiresAt` is at or before `now`. The commands themselves stay queued.
+   */
+  takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]>;
   /** Commands queued and not yet acknowledged. */
   pendingCount(agentId: string): Promise<number>;
 }
+
+export type WithdrawOutcome = "withdrawn" | "sent" | "unknown";
 
 export interface Bus {
   publish(message: BusMessage): Promise<void>;

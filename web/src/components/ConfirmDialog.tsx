@@ -1,5 +1,5 @@
 // A modal confirmation built on <dialog>: focus is trapped and Escape cancels natively.
-import { createEffect, type JSX, Show } from "solid-js";
+import { createEffect, createUniqueId, type JSX, Show } from "solid-js";
 
 export interface ConfirmDialogProps {
   open: boolean;
@@ -15,6 +15,7 @@ export interface ConfirmDialogProps {
 
 export function ConfirmDialog(props: ConfirmDialogProps) {
   let dialog: HTMLDialogElement | undefined;
+  const titleId = `dialog-title-${createUniqueId()}`;
   createEffect(() => {
     if (!dialog) return;
     if (props.open && !dialog.open) dialog.showModal();
@@ -24,7 +25,7 @@ export function ConfirmDialog(props: ConfirmDialogProps) {
     <dialog
       ref={dialog}
       class="dialog"
-      aria-labelledby="dialog-title"
+      aria-labelledby={titleId}
       onCancel={(e) => {
         e.preventDefault();
         if (!props.busy) props.onCancel();
@@ -37,7 +38,7 @@ export function ConfirmDialog(props: ConfirmDialogProps) {
           props.onConfirm();
         }}
       >
-        <h2 id="dialog-title">{props.title}</h2>
+        <h2 id={titleId}>{props.title}</h2>
         <div class="dialog-body">{props.children}</div>
         <Show when={props.error}>
           <p class="inline-error" role="alert">

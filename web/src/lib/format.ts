@@ -57,6 +57,9 @@ export const deploymentStates: Record<number, StateInfo> = {
   [DeploymentState.FAILED]: { label: "Failed", slug: "failed", tone: "danger", icon: "✕" },
   [DeploymentState.ROLLED_BACK]: { label: "Rolled back", slug: "rolled_back", tone: "warning", icon: "↶" },
   [DeploymentState.TIMED_OUT]: { label: "Timed out", slug: "timed_out", tone: "danger", icon: "⧗" },
+  [DeploymentState.CANCELLED]: { label: "Cancelled", slug: "cancelled", tone: "neutral", icon: "⊘" },
+  [DeploymentState.SUPERSEDED]: { label: "Superseded", slug: "superseded", tone: "neutral", icon: "⤼" },
+  [DeploymentState.EXPIRED]: { label: "Expired", slug: "expired", tone: "warning", icon: "⌛" },
 };
 
 export const stateOrder: DeploymentState[] = [
@@ -67,6 +70,9 @@ export const stateOrder: DeploymentState[] = [
   DeploymentState.FAILED,
   DeploymentState.ROLLED_BACK,
   DeploymentState.TIMED_OUT,
+  DeploymentState.CANCELLED,
+  DeploymentState.SUPERSEDED,
+  DeploymentState.EXPIRED,
 ];
 
 export function stateInfo(state: DeploymentState): StateInfo {
@@ -118,6 +124,9 @@ const failureLabels: Record<number, string> = {
   [FailureReason.KUBERNETES_API]: "Kubernetes API error",
   [FailureReason.ROLLBACK_FAILED]: "Rollback failed",
   [FailureReason.POD_NOT_SCHEDULED]: "Pod not scheduled",
+  [FailureReason.SUPERSEDED]: "Superseded by a newer deployment",
+  [FailureReason.QUEUE_DEADLINE_EXCEEDED]: "Queue deadline passed",
+  [FailureReason.CANCELLED]: "Cancelled",
   [FailureReason.IMAGE_NOT_FOUND]: "Image not found",
   [FailureReason.REGISTRY_UNAUTHORIZED]: "Registry refused the credentials",
   [FailureReason.PLATFORM_MISMATCH]: "No image for the nodes' platform",

@@ -6,8 +6,7 @@ import {
   DeploymentState,
 } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
 import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
-import { admin } from "../api/clients.js";
-import { errorMessage } from "../api/errors.js";
+import { admin, deploy } from "../api/clients.js";
 import { StateBadge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
 import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
@@ -25,9 +24,12 @@ import {
   toDate,
   toMillis,
 } from "../lib/format.js";
+import { githubLinks } from "../lib/github-links.js";
 import { markFirstContent } from "../lib/perf.js";
 import { navigate } from "../lib/router.js";
+import { createAction } from "../state/action.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
+import { dashboardConfig } from "../state/dashboard-config.js";
 import { createDeploymentDetail } from "../state/deployment-detail.js";
 
 /** Why the deployment cannot be rolled back from here, or "" if it can. */
@@ -43,27 +45,9 @@ export function rollbackBlocker(d: Deployment): string {
   return "";
 }
 
-function githubBase(d: Deployment): string {
-  try {
-    if (d.origin?.runUrl) return new URL(d.origin.runUrl).origin;
-  } catch {
-    // not a URL
-  }
-  return "https://github.com";
-}
-
-function safeUrl(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return u.protocol === "https:" || u.protocol === "http:" ? u.href : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function Origin(props: { d: Deployment }) {
   const o = () => props.d.origin;
-  const base = () => githubBase(props.d);
+  const links = () => githubLinks(dashboardConfig()?.githubServerUrl ?? "", o());
   const repo = () => o()?.repository ?? "";
   return (
     <Show when={o() && (o()!.repository || o()!.actor || o()!.sha)} fallback={<p class="muted">No origin recorded.</p>}>
@@ -71,18 +55,24 @@ function Origin(props: { d: Deployment }) {
         <Show when={repo()}>
           <dt>Repository</dt>
           <dd>
-            <a href={`${base()}/${repo()}`} rel="noopener noreferrer" target="_blank">
-              {repo()}
-            </a>
+            <Show when={links().repository} fallback={<span>{repo()}</span>}>
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  {repo()}
+                </a>
+              )}
+            </Show>
           </dd>
         </Show>
         <Show when={o()!.sha}>
           <dt>Commit</dt>
           <dd>
-            <Show when={repo()} fallback={<code>{shortSha(o()!.sha)}</code>}>
-              <a href={`${base()}/${repo()}/commit/${o()!.sha}`} rel="noopener noreferrer" target="_blank">
-                <code>{shortSha(o()!.sha)}</code>
-              </a>
+            <Show when={links().commit} fallback={<code>{shortSha(o()!.sha)}</code>}>
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  <code>{shortSha(o()!.sha)}</code>
+                </a>
+              )}
             </Show>
             <Show when={o()!.ref}>
               <span class="muted"> on {o()!.ref.replace(/^refs\/heads\//, "")}</span>
@@ -92,7 +82,7 @@ function Origin(props: { d: Deployment }) {
         <Show when={o()!.workflow || o()!.runUrl}>
           <dt>Workflow run</dt>
           <dd>
-            <Show when={safeUrl(o()!.runUrl)} fallback={<span>{o()!.workflow}</span>}>
+            <Show when={links().run} fallback={<span>{o()!.workflow || o()!.runUrl}</span>}>
               {(url) => (
                 <a href={url()} rel="noopener noreferrer" target="_blank">
                   {o()!.workflow || "Open run"}
@@ -104,10 +94,15 @@ function Origin(props: { d: Deployment }) {
         <Show when={o()!.actor}>
           <dt>Actor</dt>
           <dd>
-            <Show when={o()!.actor !== "dashboard"} fallback={<span>dashboard</span>}>
-              <a href={`${base()}/${o()!.actor}`} rel="noopener noreferrer" target="_blank">
-                @{o()!.actor}
-              </a>
+            <Show
+              when={links().actor}
+              fallback={<span>{o()!.actor === "dashboard" ? "dashboard" : `@${o()!.actor}`}</span>}
+            >
+              {(href) => (
+                <a href={href()} rel="noopener noreferrer" target="_blank">
+                  @{o()!.actor}
+                </a>
+              )}
             </Show>
           </dd>
         </Show>
@@ -194,9 +189,8 @@ function Images(props: { previous: ContainerImage[]; applied: ContainerImage[] }
 export function DeploymentDetail(props: { id: string }) {
   const detail = createDeploymentDetail(props.id);
   const agents = createAgentsQuery(30_000);
-  const [confirming, setConfirming] = createSignal(false);
-  const [rollingBack, setRollingBack] = createSignal(false);
-  const [rollbackError, setRollbackError] = createSignal("");
+  const [confirming, setConfirming] = createSignal<"rollback" | "cancel" | undefined>();
+  const action = createAction();
   onMount(() => {
     document.title = `${props.id} · K8sDeploy`;
   });
@@ -204,18 +198,20 @@ export function DeploymentDetail(props: { id: string }) {
     if (detail.deployment() || detail.error() || detail.notFound()) markFirstContent();
   });
 
-  const rollback = async () => {
-    setRollingBack(true);
-    setRollbackError("");
-    try {
+  const rollback = () =>
+    action.run(async () => {
       const response = await admin.rollbackDeployment({ id: props.id });
-      setConfirming(false);
+      setConfirming(undefined);
       if (response.deployment) navigate(`/deployments/${encodeURIComponent(response.deployment.id)}`);
-    } catch (err) {
-      setRollbackError(errorMessage(err));
-    } finally {
-      setRollingBack(false);
-    }
+    });
+  const cancel = () =>
+    action.run(async () => {
+      await deploy.cancelDeployment({ id: props.id, reason: "cancelled from the dashboard" });
+      setConfirming(undefined);
+    });
+  const ask = (what: "rollback" | "cancel") => {
+    action.setError("");
+    setConfirming(what);
   };
 
   return (
@@ -235,7 +231,6 @@ export function DeploymentDetail(props: { id: string }) {
         >
           {(d) => {
             const blocker = () => rollbackBlocker(d());
-            const previousImage = () => d().previousImages[0]?.image ?? "";
             return (
               <>
                 <PageHeader
@@ -255,16 +250,18 @@ export function DeploymentDetail(props: { id: string }) {
                   <Show when={!isFinalState(d().state)}>
                     <LiveIndicator status={detail.status()} />
                   </Show>
+                  <Show when={d().state === DeploymentState.QUEUED}>
+                    <button type="button" class="btn" onClick={() => ask("cancel")}>
+                      ⊘ Cancel
+                    </button>
+                  </Show>
                   <button
                     type="button"
                     class="btn"
                     disabled={blocker() !== ""}
                     title={blocker() || undefined}
                     aria-describedby={blocker() ? "rollback-blocker" : undefined}
-                    onClick={() => {
-                      setRollbackError("");
-                      setConfirming(true);
-                    }}
+                    onClick={() => ask("rollback")}
                   >
                     ↶ Roll back
                   </button>
@@ -389,18 +386,44 @@ export function DeploymentDetail(props: { id: string }) {
                 </section>
 
                 <ConfirmDialog
-                  open={confirming()}
+                  open={confirming() === "rollback"}
                   title="Roll back this deployment?"
                   confirmLabel="Roll back"
                   danger
-                  busy={rollingBack()}
-                  error={rollbackError()}
+                  busy={action.pending()}
+                  error={action.error()}
                   onConfirm={() => void rollback()}
-                  onCancel={() => setConfirming(false)}
+                  onCancel={() => setConfirming(undefined)}
                 >
                   <p>
-                    This starts a new deployment that sets {d().namespace}/{d().workload} back to{" "}
-                    <code>{previousImage()}</code>.
+                    This starts a new deployment through agent {agentName(agents.data(), d().agentId)} that sets these
+                    containers of {kindLabel(d().kind)} {d().namespace}/{d().workload} back to the images recorded
+                    before this deployment:
+                  </p>
+                  <ul class="rollback-images" aria-label="Images the rollback deploys">
+                    <For each={d().previousImages}>
+                      {(p) => (
+                        <li>
+                          {p.container}
+                          {p.init ? " (init)" : ""}: <ImageRef image={p.image} />
+                        </li>
+                      )}
+                    </For>
+                  </ul>
+                </ConfirmDialog>
+                <ConfirmDialog
+                  open={confirming() === "cancel"}
+                  title="Cancel this deployment?"
+                  confirmLabel="Cancel deployment"
+                  danger
+                  busy={action.pending()}
+                  error={action.error()}
+                  onConfirm={() => void cancel()}
+                  onCancel={() => setConfirming(undefined)}
+                >
+                  <p>
+                    It has not been sent to the agent yet. Once cancelled it is never applied to {d().namespace}/
+                    {d().workload}.
                   </p>
                 </ConfirmDialog>
               </>

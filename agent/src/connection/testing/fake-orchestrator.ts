@@ -23,6 +23,8 @@ export interface FakeOrchestratorOptions {
   echoHeartbeats?: boolean;
   /** Never send welcome or anything else (a hung server). */
   silent?: boolean;
+  /** Set `acks_results` in welcome (the test then sends result_ack itself with FakeStream.ackResult). */
+  acksResults?: boolean;
   /** Reject every stream with this status instead of welcoming it. */
   rejectWith?: { code: grpc.status; details: string };
 }
@@ -39,6 +41,10 @@ export class FakeStream {
 
   send(message: ConnectResponse): void {
     if (!this.ended) this.call.write(message);
+  }
+
+  ackResult(commandId: string): void {
+    this.send({ msg: { $case: "resultAck", value: { commandId } } });
   }
 
   sendCommand(command: Command): void {
@@ -165,6 +171,7 @@ export class FakeOrchestrator {
               agentId: o.agentId ?? "agt_test",
               replicaId: o.replicaId ?? `replica-${this.boundPort}`,
               heartbeatIntervalSeconds: o.heartbeatIntervalSeconds ?? 20,
+              acksResults: o.acksResults ?? false,
             },
           },
         });

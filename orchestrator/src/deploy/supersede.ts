@@ -1,0 +1,33 @@
+// When a deployment succeeds, older deployments of the same workload that are still waiting in the
+// agent's queue must never be applied after it (they would revert the newer images): they end
+// SUPERSEDED and leave the queue. One the agent already started is left to the agent, which
+// compares creation times with what the workload records and reports SUPERSEDED itself.
+import type { Deployment } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import type { Logger } from "pino";
+import type { Metrics } from "../metrics.js";
+import type { Store } from "../store/store.js";
+import { asStoreUpdate, createdBefore, isFinal, supersedeRule, type Verdict } from "./lifecycle.js";
+
+/** How many queued commands of the agent are looked at (queues are short; this bounds the work). */
+const SCAN_LIMIT = 1000;
+
+export async function supersedeOlder(store: Store, newer: Deployment, metrics: Metrics, log: Logger): Promise<void> {
+  const commands = await store.queue.list(newer.agentId, SCAN_LIMIT);
+  const now = new Date();
+  for (const command of commands) {
+    const payload = command.payload;
+    if (payload?.$case !== "deploy" || command.id === newer.id) continue;
+    const d = payload.value;
+    if (d.namespace !== newer.namespace || d.kind !== newer.kind || d.workload !== newer.workload) continue;
+    if (!createdBefore({ id: command.id, createdAt: command.createdAt }, newer)) continue;
+    const seen: { verdict?: Verdict } = {};
+    const ended = await store.deployments.appendEvent(command.id, asStoreUpdate(supersedeRule(now, newer), seen));
+    if (ended) {
+      metrics.deploymentsEndedUnapplied.inc({ state: "superseded" });
+      log.info({ deploymentId: command.id, supersededBy: newer.id, agentId: newer.agentId }, "deployment superseded");
+    }
+    const current = ended?.deployment ?? (await store.deployments.getDeployment(command.id));
+    // Final (superseded now, or ended before) or gone: the queue entry has no use any more.
+    if (!current || isFinal(current.state)) await store.queue.ack(newer.agentId, command.id);
+  }
+}

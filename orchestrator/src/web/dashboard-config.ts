@@ -1,0 +1,27 @@
+// GET /dashboard-config.json: the few server settings the dashboard needs before sign-in (none of
+// them secret). Today: the GitHub server that repository, commit and actor links point to
+// (K8SDEPLOY_GITHUB_SERVER_URL), so links never take their host from agent- or CI-supplied data.
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export const DASHBOARD_CONFIG_PATH = "/dashboard-config.json";
+
+export interface DashboardConfig {
+  githubServerUrl: string;
+}
+
+export function dashboardConfigHandler(
+  config: DashboardConfig,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const body = `${JSON.stringify(config)}\n`;
+  return (req, res) => {
+    if ((req.url ?? "/").split("?")[0] !== DASHBOARD_CONFIG_PATH) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    res.writeHead(200, {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-cache",
+      "content-length": Buffer.byteLength(body),
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+    return true;
+  };
+}
