@@ -30,6 +30,7 @@ interface DeploymentJson {
   failure?: { reason: string; message: string };
   message: string;
   createdAt: string;
+  updatedAt: string;
 }
 
 async function deployments(): Promise<DeploymentJson[]> {
@@ -56,7 +57,7 @@ test.before(async () => {
   key = (await stack.createKey(agent.id, { namespaces: [namespace] })).key;
   await createDeployment(namespace, "slow", [{ name: "app", image: "registry.example/acme/slow:1" }], {
     replicas: 1,
-    minReadySeconds: 8,
+    minReadySeconds: 12,
   });
 });
 
@@ -96,14 +97,17 @@ test.serial(
     t.regex(table, new RegExp(`^${agentId} .* 0\\.1\\.0 +→ 99\\.0\\.0 \\(auto\\)`, "m"));
     t.regex(table, new RegExp(`current agent release: 99\\.0\\.0 \\(${RELEASE.image.replace(/[.@/:]/g, "\\$&")}\\)`));
 
-    // While the deploy runs, no update starts (the rollout looks every second).
+    // While the deploy runs, no update starts (the rollout looks every second): checked while it
+    // runs, and below by time (the update is created only after the deploy's final event).
     await waitFor(
       async () =>
-        (await deployments()).some((d) => d.id === busy.deployment?.id && d.state !== "DEPLOYMENT_STATE_QUEUED"),
+        (await deployments()).some((d) => d.id === busy.deployment?.id && d.state === "DEPLOYMENT_STATE_IN_PROGRESS"),
       "the deploy to start",
     );
-    await new Promise((r) => setTimeout(r, 3000));
-    t.deepEqual(await updates(), [], "an update started during a running deploy");
+    await new Promise((r) => setTimeout(r, 2000));
+    const during = await updates();
+    const busyNow = (await deployments()).find((d) => d.id === busy.deployment?.id);
+    if (busyNow?.state === "DEPLOYMENT_STATE_IN_PROGRESS") t.deepEqual(during, [], "an update started during a deploy");
     await waitFor(
       async () =>
         (await deployments()).some((d) => d.id === busy.deployment?.id && d.state === "DEPLOYMENT_STATE_SUCCEEDED"),
@@ -128,7 +132,10 @@ test.serial(
       update?.message ?? "",
       /did not become Ready within 8 s.*rolled back to ghcr\.io\/k8sdeploy\/agent:0\.1\.0/,
     );
-    t.true(Date.parse(update?.createdAt ?? "") >= Date.parse((finished as unknown as { updatedAt: string }).updatedAt));
+    t.true(
+      Date.parse(update?.createdAt ?? "") >= Date.parse(finished?.updatedAt ?? ""),
+      `update ${update?.createdAt} before the deploy ended ${finished?.updatedAt}`,
+    );
     t.deepEqual(await deploymentImages(namespace, "k8sdeploy-agent"), { agent: OLD });
 
     // The timeline (GetDeployment) tells the story.
