@@ -41,6 +41,8 @@ const WORKLOAD_RULES = [
     verbs: ["get", "list", "watch"],
   },
   { groups: [""], resources: ["pods"], names: undefined, verbs: ["get", "list", "watch", "delete"] },
+  // Image pre-flight: pull secrets named by workloads and their service accounts.
+  { groups: [""], resources: ["secrets", "serviceaccounts"], names: undefined, verbs: ["get"] },
 ];
 
 function agentDeployment(objs: Obj[]): Obj {
@@ -61,7 +63,10 @@ function assertNoWildcards(t: import("ava").ExecutionContext, objs: Obj[]) {
         [...r.verbs, ...r.resources, ...r.apiGroups].includes("*"),
         `${o.kind}/${o.metadata.name} has a wildcard`,
       );
-      t.false(r.resources.includes("secrets"), `${o.kind}/${o.metadata.name} grants secrets`);
+      if (r.resources.includes("secrets")) {
+        // Only `get`, never list/watch: the agent reads the secrets a workload names (or its own one).
+        t.deepEqual(r.verbs, ["get"], `${o.kind}/${o.metadata.name} grants more than get on secrets`);
+      }
     }
   }
 }
@@ -74,7 +79,9 @@ test("base: one hardened agent pod in k8sdeploy, RBAC to list namespaces, deploy
   t.deepEqual(ids(objs), [
     "ClusterRole//k8sdeploy-agent-deployer",
     "ClusterRole//k8sdeploy-agent-namespaces",
+    "ClusterRole//k8sdeploy-agent-nodes",
     "ClusterRoleBinding//k8sdeploy-agent-namespaces",
+    "ClusterRoleBinding//k8sdeploy-agent-nodes",
     `ConfigMap/k8sdeploy/${configMap.metadata.name}`,
     "Deployment/k8sdeploy/k8sdeploy-agent",
     "Namespace//k8sdeploy",
@@ -92,12 +99,16 @@ test("base: one hardened agent pod in k8sdeploy, RBAC to list namespaces, deploy
   t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-namespaces")), [
     { groups: [""], resources: ["namespaces"], names: undefined, verbs: ["get", "list"] },
   ]);
+  t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-nodes")), [
+    { groups: [""], resources: ["nodes"], names: undefined, verbs: ["list"] },
+  ]);
   t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-deployer")), WORKLOAD_RULES);
   t.deepEqual(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-namespaces").subjects, [SA]);
 
   const d = agentDeployment(objs);
   t.is(d.spec.replicas, 1);
-  t.is(d.spec.strategy.type, "Recreate");
+  // Surge, no unavailability: the old agent stays until the new one is Ready (self-update rollback).
+  t.deepEqual(d.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   const pod = d.spec.template.spec;
   t.is(pod.serviceAccountName, "k8sdeploy-agent");
   t.true(pod.terminationGracePeriodSeconds > 20, "longer than the agent's 20 s shutdown grace");
@@ -192,4 +203,23 @@ components: [${JSON.stringify(rel("components/cluster-wide"))}, ${JSON.stringify
   t.truthy(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-deployer"));
   t.deepEqual(find(objs, "Role", "k8sdeploy-agent-self-update").rules[0].resourceNames, ["k8sdeploy-agent"]);
   t.is(env(objs).get("K8SDEPLOY_AUTO_UPDATE").value, "true");
+});
+
+test("component registry-secret: get on the agent's own registry Secret only", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
+  const rel = (p: string) => relative(dir, join(ROOT, p));
+  writeFileSync(
+    join(dir, "kustomization.yaml"),
+    `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [${JSON.stringify(rel("base"))}]
+components: [${JSON.stringify(rel("components/registry-secret"))}]
+`,
+  );
+  const objs = render(dir);
+  t.is(env(objs).get("K8SDEPLOY_REGISTRY_SECRET").value, "k8sdeploy-registry");
+  const role = find(objs, "Role", "k8sdeploy-agent-registry-secret");
+  t.is(role.metadata.namespace, "k8sdeploy");
+  t.deepEqual(rules(role), [{ groups: [""], resources: ["secrets"], names: ["k8sdeploy-registry"], verbs: ["get"] }]);
+  assertNoWildcards(t, objs);
 });

@@ -3,9 +3,12 @@ import type { Logger } from "pino";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
+import { AgentUpdates } from "./agents/agent-updates.js";
+import { AutoUpdater } from "./agents/auto-updater.js";
+import { ReleaseChannel } from "./agents/release-channel.js";
 import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
-import type { Config } from "./config.js";
+import type { AgentReleaseSource, Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { ExpirySweeper } from "./deploy/expiry.js";
@@ -50,6 +53,12 @@ export interface AppOptions {
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
+  /** Agent release channel (see Config); defaults: none, automatic, 1 at a time, 180 s, every 60 s. */
+  agentRelease?: AgentReleaseSource | undefined;
+  agentAutoUpdate?: boolean;
+  agentUpdateConcurrency?: number;
+  agentUpdateReadySeconds?: number;
+  agentUpdateIntervalSeconds?: number;
   /** Default https://github.com. */
   githubServerUrl?: string | undefined;
   /** Default 30. */
@@ -65,6 +74,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       describeTimeoutSeconds: config.describeTimeoutSeconds,
       queueTimeoutSeconds: config.queueTimeoutSeconds,
       corsOrigins: config.corsOrigins,
+      agentRelease: config.agentRelease,
+      agentAutoUpdate: config.agentAutoUpdate,
+      agentUpdateConcurrency: config.agentUpdateConcurrency,
+      agentUpdateReadySeconds: config.agentUpdateReadySeconds,
+      agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
     },
@@ -80,7 +94,18 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   const auth = new Authenticator(store, options.adminToken);
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
-  const agents = new AdminAgents(store);
+  const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
+    readySeconds: options.agentUpdateReadySeconds ?? 180,
+    concurrency: options.agentUpdateConcurrency ?? 1,
+  });
+  const agents = new AdminAgents(store, updates);
+  const autoUpdater = new AutoUpdater({
+    store,
+    updates,
+    replicaId: options.replicaId,
+    intervalMs: (options.agentUpdateIntervalSeconds ?? 60) * 1000,
+    log,
+  });
   const keys = new AdminKeys(store, agents);
   const deploy = new DeployService({
     store,
@@ -94,6 +119,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   const expiry = new ExpirySweeper(store, metrics, log);
   await hub.start();
   await describe.start();
+  if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
   expiry.start();
   const admin = adminHandlers(auth, agents, keys, deployments, describe);
   const webDist = options.webDist ?? defaultWebDist();
@@ -128,6 +154,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();
+      autoUpdater.stop();
       await expiry.stop();
       await hub.shutdown();
       await store.close();

@@ -38,6 +38,10 @@ const full: Deployment = {
   rollbackOf: "",
   queueDeadline: new Date("2026-05-01T11:00:00.000Z"),
   supersededBy: "dep_newer",
+  pinDigest: true,
+  resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  changeKind: 1,
+  agentVersion: "",
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {
@@ -70,6 +74,7 @@ test("oneof messages on the agent stream round-trip", (t) => {
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   };

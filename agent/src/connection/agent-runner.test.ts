@@ -28,6 +28,7 @@ function deployCommand(id: string, image = "example/web:2"): Command {
         image,
         timeoutSeconds: 60,
         rollbackOnFailure: false,
+        pinDigest: false,
       },
     },
   };
@@ -364,7 +365,10 @@ test.serial("update_agent is refused unless auto-update is enabled", async (t) =
   const s = await o.stream(0);
   s.sendCommand({
     id: "upd_1",
-    payload: { $case: "updateAgent", value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0" } },
+    payload: {
+      $case: "updateAgent",
+      value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0", readyTimeoutSeconds: 0 },
+    },
   });
   await waitFor(() => s.messages("result").length === 1);
   const r = s.messages("result")[0]!;
@@ -382,7 +386,10 @@ test.serial("with auto-update enabled, hello announces SELF_UPDATE and update_ag
   t.true(hello.capabilities.includes(Capability.CAPABILITY_SELF_UPDATE));
   s.sendCommand({
     id: "upd_2",
-    payload: { $case: "updateAgent", value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0" } },
+    payload: {
+      $case: "updateAgent",
+      value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0", readyTimeoutSeconds: 0 },
+    },
   });
   await waitFor(() => s.messages("result").length === 1);
   t.is(s.messages("result")[0]!.state, DeploymentState.DEPLOYMENT_STATE_SUCCEEDED);
