@@ -94,7 +94,9 @@ test.serial(
     }[];
     t.deepEqual(listed.find((a) => a.id === agentId)?.availableUpdate, RELEASE);
     const table = await stack.cli(["agent", "list"]);
-    t.regex(table, new RegExp(`^${agentId} .* 0\\.1\\.0 +→ 99\\.0\\.0 \\(auto\\)`, "m"));
+    const running = listed.find((a) => a.id === agentId)?.version ?? "";
+    t.regex(running, /^\d+\.\d+\.\d+/);
+    t.regex(table, new RegExp(`^${agentId} .* ${running.replaceAll(".", "\\.")} +→ 99\\.0\\.0 \\(auto\\)`, "m"));
     t.regex(table, new RegExp(`current agent release: 99\\.0\\.0 \\(${RELEASE.image.replace(/[.@/:]/g, "\\$&")}\\)`));
 
     // While the deploy runs, no update starts (the rollout looks every second): checked while it
