@@ -18,6 +18,9 @@ import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { AdminTrust } from "./trust/admin-trust.js";
+import { OidcTrust } from "./trust/oidc-trust.js";
+import { GITHUB_ISSUER, OidcVerifier } from "./trust/oidc-verifier.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
@@ -54,6 +57,8 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
+  oidcIssuer?: string | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -67,6 +72,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       corsOrigins: config.corsOrigins,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      oidcIssuer: config.oidcIssuer,
     },
     log,
   );
@@ -77,7 +83,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
-  const auth = new Authenticator(store, options.adminToken);
+  const verifier = new OidcVerifier({ issuer: options.oidcIssuer ?? GITHUB_ISSUER });
+  const auth = new Authenticator(store, options.adminToken, new OidcTrust(store, verifier));
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
   const agents = new AdminAgents(store);
@@ -95,7 +102,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await hub.start();
   await describe.start();
   expiry.start();
-  const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  const trust = new AdminTrust(store, agents, verifier.issuer);
+  const admin = adminHandlers(auth, agents, keys, deployments, describe, trust);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
   const services = grpcServices(log, hub, deploy, admin);

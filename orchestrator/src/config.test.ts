@@ -354,3 +354,28 @@ test("HTTP TLS, GitHub server URL and the auth failure limit: bad values name th
     /^K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: 0 is out of range 1\.\.100000/,
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// GitHub OIDC trust (issue 11)
+
+test("OIDC issuer: GitHub.com by default, GitHub Enterprise and loopback http accepted, trailing slash dropped", (t) => {
+  t.is(loadConfig(env()).oidcIssuer, "https://token.actions.githubusercontent.com");
+  t.is(
+    loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "https://ghe.example.com/_services/token/" })).oidcIssuer,
+    "https://ghe.example.com/_services/token",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "http://127.0.0.1:4000" })).oidcIssuer, "http://127.0.0.1:4000");
+});
+
+for (const value of [
+  "http://ghe.example.com",
+  "token.actions.githubusercontent.com",
+  "https://a.example/?x=1",
+  "ftp://x",
+]) {
+  test(`bad K8SDEPLOY_OIDC_ISSUER=${JSON.stringify(value)} names the variable`, (t) => {
+    const err = configError(t, env({ K8SDEPLOY_OIDC_ISSUER: value }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_OIDC_ISSUER");
+    t.regex(err.message, /https, no query; http only on a loopback host/);
+  });
+}

@@ -68,6 +68,8 @@ export interface Config {
   githubServerUrl: string;
   /** Failed authentications allowed per client address per minute before it is refused for a minute. */
   authFailuresPerMinute: number;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept (no trailing slash). */
+  oidcIssuer: string;
   replicaId: string;
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
@@ -210,6 +212,12 @@ export const configTable: readonly ConfigTableRow[] = [
     description:
       "Failed authentications (wrong or missing admin token, deploy key or agent token) allowed per client address per minute, 1..100000, on both ports; past it that address gets RESOURCE_EXHAUSTED for 60 s. Counted per replica.",
   },
+  {
+    variable: "K8SDEPLOY_OIDC_ISSUER",
+    default: "https://token.actions.githubusercontent.com",
+    description:
+      "Issuer of the GitHub Actions ID tokens that trust policies accept instead of deploy keys (GitHub OIDC). GitHub Enterprise Server: `https://<host>/_services/token`. Its signing keys are found through `<issuer>/.well-known/openid-configuration` and cached. `https://` only (`http://` for a loopback host, for tests).",
+  },
 ];
 
 /** configTable as markdown (orchestrator/CONFIG.md), with the table padded the way biome formats it. */
@@ -351,6 +359,32 @@ const githubServerUrl = envString.transform((raw, ctx): string => {
   return url.origin;
 });
 
+const oidcIssuer = envString.transform((raw, ctx): string => {
+  if (blank(raw)) return "https://token.actions.githubusercontent.com";
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  const loopback = url !== undefined && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  if (
+    !url ||
+    !(url.protocol === "https:" || (url.protocol === "http:" && loopback)) ||
+    url.username !== "" ||
+    url.password !== "" ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(
+      ctx,
+      `${q(v)} is not an issuer URL like https://token.actions.githubusercontent.com or https://ghe.example.com/_services/token (https, no query; http only on a loopback host)`,
+    );
+  }
+  return v;
+});
+
 const replicaId = envString.transform((raw, ctx): string => {
   if (blank(raw)) return `${hostname() || "orchestrator"}-${randomBytes(3).toString("hex")}`;
   const v = raw.trim();
@@ -418,6 +452,7 @@ const envShape = {
   K8SDEPLOY_HTTP_TLS_KEY_FILE: optionalPath,
   K8SDEPLOY_GITHUB_SERVER_URL: githubServerUrl,
   K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: integer(30, 1, 100_000),
+  K8SDEPLOY_OIDC_ISSUER: oidcIssuer,
 };
 
 /** The variables loadConfig reads (configTable must list exactly these). */
@@ -536,6 +571,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     githubServerUrl: e.K8SDEPLOY_GITHUB_SERVER_URL,
     authFailuresPerMinute: e.K8SDEPLOY_AUTH_FAILURES_PER_MINUTE,
+    oidcIssuer: e.K8SDEPLOY_OIDC_ISSUER,
   };
 }
 

@@ -214,10 +214,7 @@ export interface TrustPolicyStore {
   getPolicy(id: string): Promise<TrustPolicyRecord | undefined>;
   /** Oldest first; only the agent's policies when agentId is given. */
   listPolicies(agentId?: string): Promise<TrustPolicyRecord[]>;
-  updatePolicy(
-    id: string,
-    patch: Partial<Omit<TrustPolicyRecord, "id">>,
-  ): Promise<TrustPolicyRecord | undefined>;
+  updatePolicy(id: string, patch: Partial<Omit<TrustPolicyRecord, "id">>): Promise<TrustPolicyRecord | undefined>;
 }
 
 /** One-time markers, e.g. the `jti` of an ID token: shared by every replica. */
