@@ -212,7 +212,11 @@ const badInputs: [string, Record<string, string | undefined>, RegExp][] = [
     { timeout: "5m" },
     /^::error::Input "timeout" must be a whole number of seconds from 1 to 3600; got "5m"\.$/m,
   ],
-  ["missing key", { key: undefined }, /^::error::Input "key" is required and was not supplied\.$/m],
+  [
+    "missing key",
+    { key: undefined },
+    /^::error::Input "key" is required and was not supplied\. .*`permissions: id-token: write`.*$/m,
+  ],
   ["bad server", { server: "grpc://x:1" }, /^::error::Input "server" must be .*; got scheme "grpc"\.$/m],
 ];
 
