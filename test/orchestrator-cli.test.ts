@@ -356,7 +356,10 @@ test.serial(
     const watched = await watching;
     t.is(watched.code, 1);
     t.regex(watched.stdout, /^\[\d{4}-\d\d-\d\dT[\d:]+Z\] queued: queued for agent agt_\w+$/m);
-    t.regex(watched.stdout, /^\[[\dT:Z-]+\] cancelled: cancelled by an admin before delivery: changed my mind; the workload was not changed$/m);
+    t.regex(
+      watched.stdout,
+      /^\[[\dT:Z-]+\] cancelled: cancelled by an admin before delivery: changed my mind; the workload was not changed$/m,
+    );
     t.regex(watched.stderr, /^error: deployment dep_\w+ ended cancelled/);
 
     const got = await cli(["deployments", "get", id]);
