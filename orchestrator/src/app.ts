@@ -59,6 +59,8 @@ export interface AppOptions {
   authFailuresPerMinute?: number | undefined;
   /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
   oidcIssuer?: string | undefined;
+  /** gRPC URL for the dashboard's snippets (K8SDEPLOY_PUBLIC_URL). */
+  publicUrl?: string | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -73,6 +75,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
       oidcIssuer: config.oidcIssuer,
+      publicUrl: config.publicUrl,
     },
     log,
   );
@@ -118,7 +121,11 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
       corsHandler(options.corsOrigins ?? []),
-      dashboardConfigHandler({ githubServerUrl: options.githubServerUrl ?? "https://github.com" }),
+      dashboardConfigHandler({
+        githubServerUrl: options.githubServerUrl ?? "https://github.com",
+        publicGrpcUrl: options.publicUrl ?? "",
+        oidcIssuer: verifier.issuer,
+      }),
       connectHandler(
         log,
         {

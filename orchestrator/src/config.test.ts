@@ -379,3 +379,16 @@ for (const value of [
     t.regex(err.message, /https, no query; http only on a loopback host/);
   });
 }
+
+test("public URL: unset by default; normalised to scheme://host[:port]; paths and other schemes refused", (t) => {
+  t.is(loadConfig(env()).publicUrl, undefined);
+  t.is(
+    loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "https://Deploy.Example.com:443/" })).publicUrl,
+    "https://deploy.example.com",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "http://10.0.0.5:50051" })).publicUrl, "http://10.0.0.5:50051");
+  for (const bad of ["deploy.example.com:50051", "grpc://x:1", "https://x/api", "https://u:p@x"]) {
+    const err = configError(t, env({ K8SDEPLOY_PUBLIC_URL: bad }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_PUBLIC_URL", bad);
+  }
+});

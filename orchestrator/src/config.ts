@@ -70,6 +70,8 @@ export interface Config {
   authFailuresPerMinute: number;
   /** Issuer of the GitHub Actions ID tokens trust policies accept (no trailing slash). */
   oidcIssuer: string;
+  /** gRPC URL agents and the action dial (`https://host:port`), for the dashboard's snippets; undefined when unset. */
+  publicUrl: string | undefined;
   replicaId: string;
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
@@ -217,6 +219,12 @@ export const configTable: readonly ConfigTableRow[] = [
     default: "https://token.actions.githubusercontent.com",
     description:
       "Issuer of the GitHub Actions ID tokens that trust policies accept instead of deploy keys (GitHub OIDC). GitHub Enterprise Server: `https://<host>/_services/token`. Its signing keys are found through `<issuer>/.well-known/openid-configuration` and cached. `https://` only (`http://` for a loopback host, for tests).",
+  },
+  {
+    variable: "K8SDEPLOY_PUBLIC_URL",
+    default: "(unset: snippets show a placeholder)",
+    description:
+      "The orchestrator's gRPC URL as agents and GitHub Actions reach it (`https://deploy.example.com:443`, or `http://…` on a private network). The dashboard puts it into its install and workflow snippets (via `/dashboard-config.json`); it never guesses one from the address it was opened at.",
   },
 ];
 
@@ -385,6 +393,29 @@ const oidcIssuer = envString.transform((raw, ctx): string => {
   return v;
 });
 
+const publicUrl = envString.transform((raw, ctx): string | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username !== "" ||
+    url.password !== "" ||
+    (url.pathname !== "/" && url.pathname !== "") ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(ctx, `${q(v)} is not a gRPC URL like https://deploy.example.com:443 (scheme, host, port; no path)`);
+  }
+  return `${url.protocol}//${url.host}`;
+});
+
 const replicaId = envString.transform((raw, ctx): string => {
   if (blank(raw)) return `${hostname() || "orchestrator"}-${randomBytes(3).toString("hex")}`;
   const v = raw.trim();
@@ -453,6 +484,7 @@ const envShape = {
   K8SDEPLOY_GITHUB_SERVER_URL: githubServerUrl,
   K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: integer(30, 1, 100_000),
   K8SDEPLOY_OIDC_ISSUER: oidcIssuer,
+  K8SDEPLOY_PUBLIC_URL: publicUrl,
 };
 
 /** The variables loadConfig reads (configTable must list exactly these). */
@@ -572,6 +604,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     githubServerUrl: e.K8SDEPLOY_GITHUB_SERVER_URL,
     authFailuresPerMinute: e.K8SDEPLOY_AUTH_FAILURES_PER_MINUTE,
     oidcIssuer: e.K8SDEPLOY_OIDC_ISSUER,
+    publicUrl: e.K8SDEPLOY_PUBLIC_URL,
   };
 }
 
