@@ -328,7 +328,8 @@ test("an unreachable server fails with UNAVAILABLE and a hint", async (t) => {
   await standIn.close();
   // Retried while the queue timeout lasts (the orchestrator may be restarting), then it fails.
   const result = await runBundledAction({
-    inputs: inputs(url, { "idempotency-key": "", "queue-timeout": "2" }),
+    // 4 s: a loaded machine can spend over a second on the first attempt, and a retry must still fit.
+    inputs: inputs(url, { "idempotency-key": "", "queue-timeout": "4" }),
     env: {},
   });
   t.is(result.code, 1);
