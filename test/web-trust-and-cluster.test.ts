@@ -18,7 +18,14 @@ import {
   oidcWorkflowSnippet,
 } from "../web/src/lib/snippets.js";
 import { repoRoot, runBundledAction } from "./support/action.js";
-import { browserPreflight, dashboardOrigin, launchChromium, openPage, type WatchedPage } from "./support/browser.js";
+import {
+  browserPreflight,
+  dashboardOrigin,
+  horizontalOverflow,
+  launchChromium,
+  openPage,
+  type WatchedPage,
+} from "./support/browser.js";
 import { githubEnv, node24, waitConnected } from "./support/e2e.js";
 import { createDeployment, createNamespace, deleteNamespace, deploymentImages } from "./support/kube.js";
 import { agentBundleCheck } from "./support/preflight.js";
@@ -229,4 +236,20 @@ test.serial("the Agents table's buttons stay on one line at 1280 px", async (t) 
     watched.problems.filter((p) => !/status of (401|403|503)/.test(p)),
     [],
   );
+});
+
+test.serial("the new views fit 390 px without horizontal scrolling", async (t) => {
+  const narrow = await openPage(browser, { adminToken: stack.adminToken, width: 390, height: 844 });
+  try {
+    for (const [p, ready] of [
+      ["/trust", "tr[data-policy-id]"],
+      [`/cluster?agent=${limitedId}&namespace=default`, "[data-testid=rbac-denied]"],
+    ] as const) {
+      await narrow.page.goto(url(p));
+      await narrow.page.locator(ready).first().waitFor();
+      t.is(await horizontalOverflow(narrow.page), 0, `${p} overflows at 390 px`);
+    }
+  } finally {
+    await narrow.context.close();
+  }
 });
