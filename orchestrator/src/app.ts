@@ -21,6 +21,9 @@ import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { AdminTrust } from "./trust/admin-trust.js";
+import { OidcTrust } from "./trust/oidc-trust.js";
+import { GITHUB_ISSUER, OidcVerifier } from "./trust/oidc-verifier.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
@@ -63,6 +66,10 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
+  oidcIssuer?: string | undefined;
+  /** gRPC URL for the dashboard's snippets (K8SDEPLOY_PUBLIC_URL). */
+  publicUrl?: string | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -81,6 +88,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      oidcIssuer: config.oidcIssuer,
+      publicUrl: config.publicUrl,
     },
     log,
   );
@@ -91,7 +100,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
-  const auth = new Authenticator(store, options.adminToken);
+  const verifier = new OidcVerifier({ issuer: options.oidcIssuer ?? GITHUB_ISSUER });
+  const auth = new Authenticator(store, options.adminToken, new OidcTrust(store, verifier));
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
   const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
@@ -121,7 +131,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await describe.start();
   if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
   expiry.start();
-  const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  const trust = new AdminTrust(store, agents, verifier.issuer);
+  const admin = adminHandlers(auth, agents, keys, deployments, describe, trust);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
   const services = grpcServices(log, hub, deploy, admin);
@@ -136,7 +147,11 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
       corsHandler(options.corsOrigins ?? []),
-      dashboardConfigHandler({ githubServerUrl: options.githubServerUrl ?? "https://github.com" }),
+      dashboardConfigHandler({
+        githubServerUrl: options.githubServerUrl ?? "https://github.com",
+        publicGrpcUrl: options.publicUrl ?? "",
+        oidcIssuer: verifier.issuer,
+      }),
       connectHandler(
         log,
         {

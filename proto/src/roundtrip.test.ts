@@ -42,6 +42,25 @@ const full: Deployment = {
   resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
   changeKind: 1,
   agentVersion: "",
+  trustPolicyId: "tp_1",
+  oidcClaims: {
+    issuer: "https://token.actions.githubusercontent.com",
+    subject: "repo:acme/db:environment:production",
+    repository: "acme/db",
+    repositoryId: "42",
+    repositoryOwner: "acme",
+    ref: "refs/heads/main",
+    sha: "abc",
+    environment: "production",
+    workflowRef: "acme/db/.github/workflows/deploy.yml@refs/heads/main",
+    jobWorkflowRef: "acme/db/.github/workflows/deploy.yml@refs/heads/main",
+    actor: "octocat",
+    runId: "7",
+    runAttempt: "1",
+    eventName: "push",
+    tokenId: "f0c1",
+    issuedAt: new Date("2026-11-26T06:59:00.000Z"),
+  },
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {

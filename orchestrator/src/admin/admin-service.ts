@@ -5,6 +5,7 @@ import type { AdminDeployments } from "../deploy/admin-deployments.js";
 import type { DescribeService } from "../describe/describe-service.js";
 import type { AdminKeys } from "../keys/admin-keys.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "../rpc/handler.js";
+import type { AdminTrust } from "../trust/admin-trust.js";
 
 function adminUnary<Req, Res>(
   auth: Authenticator,
@@ -32,6 +33,7 @@ export function adminHandlers(
   keys: AdminKeys,
   deployments: AdminDeployments,
   describe: DescribeService,
+  trust: AdminTrust,
 ) {
   return {
     createAgent: adminUnary(auth, agents.createAgent),
@@ -47,6 +49,10 @@ export function adminHandlers(
     rollbackDeployment: adminUnary(auth, deployments.rollbackDeployment),
     listNamespaces: adminUnary(auth, describe.listNamespaces),
     listWorkloads: adminUnary(auth, describe.listWorkloads),
+    // GitHub OIDC trust
+    createTrustPolicy: adminUnary(auth, trust.createTrustPolicy),
+    listTrustPolicies: adminUnary(auth, trust.listTrustPolicies),
+    deleteTrustPolicy: adminUnary(auth, trust.deleteTrustPolicy),
   };
 }
 
