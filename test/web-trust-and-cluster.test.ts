@@ -11,12 +11,6 @@ import { loadAllYaml } from "@kubernetes/client-node";
 import test from "ava";
 import type { Browser, Page } from "playwright-core";
 import { StandInGithubIssuer } from "../orchestrator/src/trust/testing/stand-in-github-issuer.js";
-import {
-  CLUSTER_WIDE_OVERLAY,
-  namespaceRoleSnippet,
-  namespacesRoleSnippet,
-  oidcWorkflowSnippet,
-} from "../web/src/lib/snippets.js";
 import { repoRoot, runBundledAction } from "./support/action.js";
 import {
   browserPreflight,
@@ -44,6 +38,15 @@ let agentId = "";
 let limitedId = "";
 
 const url = (p: string) => `${front.url}${p}`;
+
+// The snippets read K8sDeploy's version from a global vite defines at build time: set it (to the
+// root package.json's, as vite does) before loading them.
+(globalThis as { __K8SDEPLOY_VERSION__?: string }).__K8SDEPLOY_VERSION__ = (
+  JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string }
+).version;
+const { CLUSTER_WIDE_OVERLAY, namespaceRoleSnippet, namespacesRoleSnippet, oidcWorkflowSnippet } = await import(
+  "../web/src/lib/snippets.js"
+);
 
 test.before(async () => {
   browserPreflight();
@@ -199,14 +202,15 @@ test.serial(
   },
 );
 
-test("the RBAC snippets are the base kustomization's objects", (t) => {
+test("the RBAC snippets are the install's objects (base namespaces role, target-namespace binding)", (t) => {
   const base = path.join(repoRoot, "agent", "deploy", "kustomize", "base");
   const objects = (snippet: string) => loadAllYaml(snippet.split("\n").slice(1, -1).join("\n"));
   t.deepEqual(
     objects(namespacesRoleSnippet()),
     loadAllYaml(readFileSync(path.join(base, "rbac-namespaces.yaml"), "utf8")),
   );
-  const target = loadAllYaml(readFileSync(path.join(base, "rbac-target.yaml"), "utf8")) as {
+  const component = path.join(repoRoot, "agent", "deploy", "kustomize", "components", "target-namespace");
+  const target = loadAllYaml(readFileSync(path.join(component, "rolebinding.yaml"), "utf8")) as {
     metadata: { namespace: string };
   }[];
   for (const o of target) o.metadata.namespace = "shop";

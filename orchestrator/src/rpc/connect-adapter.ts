@@ -268,7 +268,11 @@ export function connectHandler(
     let uReq: UniversalServerRequest = universalRequestFromNodeRequest(req, res, undefined, values);
     let refusal: ConnectError | undefined;
     // Not a byte of a request without credentials will be read: stop reading at once.
-    if (!bearerToken(req.headers.authorization)) req.socket?.pause();
+    let paused = false;
+    if (!bearerToken(req.headers.authorization) && req.socket) {
+      req.socket.pause();
+      paused = true;
+    }
     const retryAfter = guard ? await guard.retryAfterSeconds(address) : 0;
     if (guard && retryAfter > 0) {
       refusal = new ConnectError(guard.refusal(address, retryAfter).message, ConnectCode.ResourceExhausted);
@@ -289,7 +293,10 @@ export function connectHandler(
       header.delete("content-length");
       uReq = { ...uReq, header, body: refusingBody(refusal) };
       // Not a byte of the body will be used: stop reading it now (see the lingering close below).
-      req.socket?.pause();
+      if (req.socket && !paused) {
+        req.socket.pause();
+        paused = true;
+      }
     }
     const out = await improveErrors(await handler(uReq), handler);
     // A refused or oversize request leaves its body unread. Kept alive, Node would read (and
@@ -310,6 +317,9 @@ export function connectHandler(
         socket.end();
         setTimeout(() => socket.destroy(), LINGER_MS).unref();
       };
+    } else if (paused && socket) {
+      // The whole (small) request had arrived after all: the connection stays usable.
+      socket.resume();
     }
     await universalResponseToNodeResponse(answer, res);
   };

@@ -167,27 +167,11 @@ export function oidcWorkflowSnippet(options: {
  * agent/deploy/kustomize/base/rbac-target.yaml with `namespace` changed (kept equal by a test).
  */
 export function namespaceRoleSnippet(namespace: string): string {
+  // What components/target-namespace adds: a RoleBinding of the base's ClusterRole
+  // k8sdeploy-agent-deployer in the namespace (a test keeps the two identical).
   const ns = yamlScalar(namespace);
   return [
     "kubectl apply -f - <<'EOF'",
-    "apiVersion: rbac.authorization.k8s.io/v1",
-    "kind: Role",
-    "metadata:",
-    "  name: k8sdeploy-agent",
-    `  namespace: ${ns}`,
-    "  labels:",
-    "    app.kubernetes.io/name: k8sdeploy-agent",
-    "rules:",
-    '  - apiGroups: ["apps"]',
-    '    resources: ["deployments", "statefulsets", "daemonsets"]',
-    '    verbs: ["get", "list", "watch", "patch"]',
-    '  - apiGroups: ["apps"]',
-    '    resources: ["replicasets", "controllerrevisions"]',
-    '    verbs: ["get", "list", "watch"]',
-    '  - apiGroups: [""]',
-    '    resources: ["pods"]',
-    '    verbs: ["get", "list", "watch", "delete"]',
-    "---",
     "apiVersion: rbac.authorization.k8s.io/v1",
     "kind: RoleBinding",
     "metadata:",
@@ -195,10 +179,11 @@ export function namespaceRoleSnippet(namespace: string): string {
     `  namespace: ${ns}`,
     "  labels:",
     "    app.kubernetes.io/name: k8sdeploy-agent",
+    "    app.kubernetes.io/part-of: k8sdeploy",
     "roleRef:",
     "  apiGroup: rbac.authorization.k8s.io",
-    "  kind: Role",
-    "  name: k8sdeploy-agent",
+    "  kind: ClusterRole",
+    "  name: k8sdeploy-agent-deployer",
     "subjects:",
     "  - kind: ServiceAccount",
     `    name: ${AGENT_SERVICE_ACCOUNT}`,
@@ -207,16 +192,14 @@ export function namespaceRoleSnippet(namespace: string): string {
   ].join("\n");
 }
 
-/** The ClusterRole that lets the agent list namespaces: agent/deploy/kustomize/base/rbac-namespaces.yaml. */
 export function namespacesRoleSnippet(): string {
+  // The base's rbac-namespaces.yaml (a test keeps the two identical).
   return [
     "kubectl apply -f - <<'EOF'",
     "apiVersion: rbac.authorization.k8s.io/v1",
     "kind: ClusterRole",
     "metadata:",
     "  name: k8sdeploy-agent-namespaces",
-    "  labels:",
-    "    app.kubernetes.io/name: k8sdeploy-agent",
     "rules:",
     '  - apiGroups: [""]',
     '    resources: ["namespaces"]',
@@ -226,8 +209,6 @@ export function namespacesRoleSnippet(): string {
     "kind: ClusterRoleBinding",
     "metadata:",
     "  name: k8sdeploy-agent-namespaces",
-    "  labels:",
-    "    app.kubernetes.io/name: k8sdeploy-agent",
     "roleRef:",
     "  apiGroup: rbac.authorization.k8s.io",
     "  kind: ClusterRole",

@@ -120,11 +120,12 @@ function RbacDenied(props: { namespace?: string; message: string; onRetry: () =>
           when={props.namespace}
           fallback={<>Apply the ClusterRole the base install includes, which lets it list namespace names only:</>}
         >
-          Grant it this namespace with the Role and RoleBinding the base install has for <code>default</code>:
+          Grant it this namespace: bind the install's ClusterRole <code>k8sdeploy-agent-deployer</code> there (what the
+          component <code>components/target-namespace</code> does):
         </Show>
       </p>
       <CopyBlock
-        label={props.namespace ? `Role for ${props.namespace}` : "ClusterRole for namespaces"}
+        label={props.namespace ? `RoleBinding for ${props.namespace}` : "ClusterRole for namespaces"}
         text={props.namespace ? namespaceRoleSnippet(props.namespace) : namespacesRoleSnippet()}
         testId="rbac-snippet"
       />
