@@ -193,3 +193,17 @@ test("CONFIG.md documents every variable of the table", (t) => {
     if (v.default !== undefined) t.true(doc.includes(v.default), `${v.name} default`);
   }
 });
+
+test("K8SDEPLOY_HEALTH_LISTEN: off by default, host:port or [v6]:port, a clear error otherwise", (t) => {
+  t.is(loadConfig(base).healthListen, undefined);
+  t.deepEqual(loadConfig({ ...base, K8SDEPLOY_HEALTH_LISTEN: "0.0.0.0:8081" }).healthListen, {
+    host: "0.0.0.0",
+    port: 8081,
+  });
+  t.deepEqual(loadConfig({ ...base, K8SDEPLOY_HEALTH_LISTEN: "[::]:8081" }).healthListen, { host: "::", port: 8081 });
+  for (const bad of ["8081", "host:", "h:99999", "http://h:1"]) {
+    const p = problems({ ...base, K8SDEPLOY_HEALTH_LISTEN: bad });
+    t.is(p.length, 1, bad);
+    t.regex(p[0] ?? "", /^K8SDEPLOY_HEALTH_LISTEN must be host:port/);
+  }
+});

@@ -34,6 +34,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** KUBECONFIG as set (client-node reads it itself; in a pod the service account is used). */
   readonly kubeconfig: string | undefined;
+  /** Where the probe endpoint (/livez, /readyz) listens; undefined: no endpoint. */
+  readonly healthListen: { readonly host: string; readonly port: number } | undefined;
   /** Agent version (semver), from agent/package.json. */
   readonly agentVersion: string;
   /**
@@ -99,6 +101,13 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     required: "no",
     default: "host name",
     description: "Pod name (downward API `metadata.name`), reported as the agent instance.",
+  },
+  {
+    name: "K8SDEPLOY_HEALTH_LISTEN",
+    required: "no",
+    default: "off",
+    description:
+      "`host:port` (IPv6 as `[::]:8081`) of the probe endpoint: GET /livez (the connection loop makes progress) and /readyz (connected to the orchestrator and the API server answered recently), 200 or 503 with JSON. Unset: no endpoint. The Kustomize base sets `0.0.0.0:8081`.",
   },
   {
     name: "K8SDEPLOY_LOG_LEVEL",
@@ -187,6 +196,16 @@ const schema = z.object({
     z.string().regex(DNS_LABEL, "must be a Kubernetes namespace name (lower-case DNS label)").default("k8sdeploy"),
   ),
   POD_NAME: optional,
+  K8SDEPLOY_HEALTH_LISTEN: optional.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+    const port = Number(m?.[3]);
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `must be host:port (e.g. 0.0.0.0:8081 or [::]:8081), not "${v}"` });
+      return z.NEVER;
+    }
+    return { host: (m[1] ?? m[2]) as string, port };
+  }),
   K8SDEPLOY_LOG_LEVEL: optional.pipe(
     z
       .enum(LOG_LEVELS, { error: (iss) => `must be one of ${LOG_LEVELS.join(", ")}, not "${String(iss.input)}"` })
@@ -273,6 +292,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, deps: ConfigDep
     instance: v.POD_NAME ?? (deps.hostname ?? hostname)(),
     logLevel: v.K8SDEPLOY_LOG_LEVEL,
     kubeconfig: v.KUBECONFIG,
+    healthListen: v.K8SDEPLOY_HEALTH_LISTEN,
     agentVersion: agentVersion(),
     grpcProxyEnv,
   };
@@ -291,6 +311,7 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     instance: config.instance,
     logLevel: config.logLevel,
     kubeconfig: config.kubeconfig,
+    health: config.healthListen ? `${config.healthListen.host}:${config.healthListen.port}` : undefined,
     agentVersion: config.agentVersion,
     proxy: config.grpcProxyEnv.grpc_proxy ? safeUrl(config.grpcProxyEnv.grpc_proxy) : undefined,
   };

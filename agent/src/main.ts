@@ -15,6 +15,8 @@ import { VersionApi } from "@kubernetes/client-node";
 import { agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
 import { AGENT_EXIT_CODES, FatalAgentError, runAgent } from "./connection/agent-runner.js";
 import { createExecutors } from "./executors.js";
+import { type HealthServer, startHealthServer } from "./health/health-server.js";
+import { AgentHealth } from "./health/health-state.js";
 import { loadKubeConfig } from "./kube.js";
 import { createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
 
@@ -57,6 +59,33 @@ async function main(argv: string[]): Promise<number> {
   });
   const versionApi = kc.makeApiClient(VersionApi);
 
+  // Probes: the API server is asked for its version every 30 s (GET /version is open to every
+  // authenticated caller); the connection state comes from the runner.
+  const health = new AgentHealth();
+  let healthServer: HealthServer | undefined;
+  if (config.healthListen) {
+    try {
+      healthServer = await startHealthServer(health, config.healthListen);
+    } catch (error) {
+      log.fatal({ err: error }, "cannot listen for the probes (K8SDEPLOY_HEALTH_LISTEN)");
+      return AGENT_EXIT_CODES.config;
+    }
+    log.info({ address: healthServer.address }, "probe endpoint listening (/livez, /readyz)");
+  }
+  const probeApiServer = () => {
+    const timeout = AbortSignal.timeout(10_000);
+    void Promise.race([
+      versionApi.getCode(),
+      new Promise((_, reject) => timeout.addEventListener("abort", () => reject(new Error("timed out after 10 s")))),
+    ]).then(
+      () => health.apiServer(true),
+      (error: unknown) => health.apiServer(false, error instanceof Error ? scrubSecrets(error.message) : "unreachable"),
+    );
+  };
+  probeApiServer();
+  const apiProbe = setInterval(probeApiServer, 30_000);
+  apiProbe.unref();
+
   const stop = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     if (stop.signal.aborted) {
@@ -64,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
       process.exit(AGENT_EXIT_CODES.interrupted);
     }
     log.info({ signal: name }, "received signal; shutting down");
+    health.shuttingDown();
     stop.abort();
   };
   process.on("SIGTERM", onSignal);
@@ -72,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const exit = await runAgent(config, executors, log, stop.signal, {
       kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
+      onConnectionState: (state, server) => health.connection(state, server),
     });
     if (exit.reason === "superseded") {
       log.warn(

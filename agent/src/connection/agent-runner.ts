@@ -63,6 +63,8 @@ export interface RunAgentOptions {
   closeTimeoutMs?: number;
   /** How long `hello` waits for the Kubernetes version (default 3 s). */
   kubernetesVersionTimeoutMs?: number;
+  /** Told when the loop connects, is welcomed, or loses the stream (the probes use it). */
+  onConnectionState?: (state: "connecting" | "connected" | "disconnected", server: string) => void;
 }
 
 const FATAL_CODES = new Set<grpc.status>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
@@ -186,6 +188,7 @@ export async function runAgent(
       if (done.signal.aborted) break;
       const slog = log.child({ server: endpoint.url });
       slog.debug({ running: hello.runningCommandIds }, "connecting");
+      options.onConnectionState?.("connecting", endpoint.url);
       const client = createAgentClient(endpoint, config.ca, userAgent);
       const session = new StreamSession({
         client,
@@ -196,6 +199,7 @@ export async function runAgent(
         closeTimeoutMs: options.closeTimeoutMs,
         onWelcome: (welcome, s) => {
           rotation.connected();
+          options.onConnectionState?.("connected", endpoint.url);
           slog.info(
             {
               agentId: welcome.agentId,
@@ -232,6 +236,7 @@ export async function runAgent(
         current = undefined;
         tracker.detach(session);
         client.close();
+        options.onConnectionState?.("disconnected", endpoint.url);
       }
 
       if (end.reason === "stopped") break;
