@@ -1,5 +1,6 @@
 // Wires the store and the features into the handlers that the servers expose.
 import type { Logger } from "pino";
+import { auditAdmin } from "./admin/admin-audit.js";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
@@ -9,9 +10,11 @@ import type { Config } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { ExpirySweeper } from "./deploy/expiry.js";
+import { Outcomes } from "./deploy/outcome.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
+import { cachedFleetSnapshot } from "./observability/fleet.js";
 import { connectHandler } from "./rpc/connect-adapter.js";
 import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
 import type { HttpHandler } from "./server/http-server.js";
@@ -74,12 +77,19 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
 export async function createAppWith(options: AppOptions, log: Logger): Promise<App> {
   const store: Store = options.redisUrl
-    ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
+    ? await createRedisStore(options.redisUrl, {
+        replicaId: options.replicaId,
+        log: {
+          warn: (obj, msg) => log.warn(obj, msg),
+          redisError: (connection) => metrics.redisErrors.inc({ connection }),
+        },
+      })
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
   const auth = new Authenticator(store, options.adminToken);
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
-  const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
+  const outcomes = new Outcomes(metrics, log);
+  const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics, outcomes });
   const agents = new AdminAgents(store);
   const keys = new AdminKeys(store, agents);
   const deploy = new DeployService({
@@ -88,14 +98,19 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     log,
     metrics,
     defaultQueueTimeoutSeconds: options.queueTimeoutSeconds ?? 3600,
+    outcomes,
   });
   const deployments = new AdminDeployments(store, deploy, agents);
   const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
-  const expiry = new ExpirySweeper(store, metrics, log);
+  const expiry = new ExpirySweeper(store, metrics, log, outcomes);
   await hub.start();
   await describe.start();
   expiry.start();
-  const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe));
+  metrics.setSources({
+    streamVersions: () => hub.streamVersions(),
+    fleet: cachedFleetSnapshot(store),
+  });
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
   const services = grpcServices(log, hub, deploy, admin);
@@ -118,6 +133,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
           admin: { service: services.admin, handlers: admin as never },
         },
         authGuard,
+        metrics,
       ),
       ...(webDist ? [webAppHandler(webDist)] : []),
     ],

@@ -640,6 +640,46 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     );
   });
 
+  // ---------------------------------------------------------------- queue stats (metrics)
+
+  it("queue stats: waiting, in flight and when the oldest waiting command was queued, per agent", async (t, {
+    store,
+  }) => {
+    const before = Date.now();
+    t.deepEqual(await store.queue.stats([]), []);
+    t.deepEqual(await store.queue.stats(["agt_none"]), [
+      { agentId: "agt_none", waiting: 0, inFlight: 0, oldestWaitingSince: undefined },
+    ]);
+    await store.queue.enqueue("agt_a", makeCommand("cmd_1"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await store.queue.enqueue("agt_a", makeCommand("cmd_2"));
+    await store.queue.enqueue("agt_a", makeCommand("cmd_3"));
+    await store.queue.enqueue("agt_b", makeCommand("cmd_4"));
+    const [a, b] = await store.queue.stats(["agt_a", "agt_b"]);
+    t.like(a, { agentId: "agt_a", waiting: 3, inFlight: 0 });
+    t.like(b, { agentId: "agt_b", waiting: 1, inFlight: 0 });
+    const firstQueued = a?.oldestWaitingSince?.getTime() ?? 0;
+    // The Redis store reads the Redis server's clock: allow a little skew.
+    t.true(firstQueued >= before - 1000 && firstQueued <= Date.now() + 1000, String(a?.oldestWaitingSince));
+
+    // Handing out the oldest moves it to in flight; the next one is now the oldest waiting.
+    await store.queue.take("agt_a", "replica-1", { includePending: false, count: 1 });
+    const [afterTake] = await store.queue.stats(["agt_a"]);
+    t.like(afterTake, { waiting: 2, inFlight: 1 });
+    t.true((afterTake?.oldestWaitingSince?.getTime() ?? 0) >= firstQueued + 10);
+
+    // Withdrawn and acknowledged commands leave the counts; nothing waiting: no oldest.
+    t.is(await store.queue.withdraw("agt_a", "cmd_2"), "withdrawn");
+    await store.queue.take("agt_a", "replica-1", { includePending: false, count: 5 });
+    t.like((await store.queue.stats(["agt_a"]))[0], { waiting: 0, inFlight: 2, oldestWaitingSince: undefined });
+    await store.queue.ack("agt_a", "cmd_1");
+    await store.queue.ack("agt_a", "cmd_3");
+    t.deepEqual(await store.queue.stats(["agt_a", "agt_b"]), [
+      { agentId: "agt_a", waiting: 0, inFlight: 0, oldestWaitingSince: undefined },
+      { agentId: "agt_b", waiting: 1, inFlight: 0, oldestWaitingSince: b?.oldestWaitingSince },
+    ]);
+  });
+
   // ---------------------------------------------------------------- bus, ping, close
 
   it("bus: messages published by one instance reach the subscribers of another", async (t, fixture) => {

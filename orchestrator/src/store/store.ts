@@ -174,6 +174,19 @@ export interface CommandQueue {
   takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]>;
   /** Commands queued and not yet acknowledged. */
   pendingCount(agentId: string): Promise<number>;
+  /** Queue statistics of each agent, in the order given (metrics; one round trip for all). */
+  stats(agentIds: readonly string[]): Promise<QueueStats[]>;
+}
+
+/** What the metrics export about one agent's queue. */
+export interface QueueStats {
+  agentId: string;
+  /** Commands never handed to a stream. */
+  waiting: number;
+  /** Commands handed out and not yet acknowledged (running on the agent, or lost with a stream). */
+  inFlight: number;
+  /** When the oldest waiting command was queued; undefined when none waits. */
+  oldestWaitingSince: Date | undefined;
 }
 
 export type WithdrawOutcome = "withdrawn" | "sent" | "unknown";
