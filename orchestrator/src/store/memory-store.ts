@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { MemoryWebhooks } from "./memory-webhooks.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type {
   AgentRecord,
@@ -130,6 +131,7 @@ export class MemoryStore implements Store {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
   readonly queue = new MemoryQueue();
+  readonly webhooks = new MemoryWebhooks();
 
   readonly agents = {
     createAgent: async (agent: AgentRecord) => {

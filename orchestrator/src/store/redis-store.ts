@@ -10,6 +10,7 @@ import { RedisDeployments } from "./redis-deployments.js";
 import { RedisFeed } from "./redis-feed.js";
 import { DEFAULT_KEY_PREFIX, redisKeys } from "./redis-keys.js";
 import { RedisQueue } from "./redis-queue.js";
+import { RedisWebhooks } from "./redis-webhooks.js";
 import type { Store } from "./store.js";
 
 export type { StoreLog } from "./redis-client.js";
@@ -43,6 +44,7 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
     deployments: new RedisDeployments(client, keys, feed, log),
     queue: new RedisQueue(client, keys, log),
     bus,
+    webhooks: new RedisWebhooks(client, keys.prefix),
     ping: async () => {
       if (!client.isReady) return false;
       return await withTimeout(
