@@ -1,4 +1,5 @@
 // Wires the store and the features into the handlers that the servers expose.
+import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import { auditAdmin } from "./admin/admin-audit.js";
 import { adminHandlers } from "./admin/admin-service.js";
@@ -6,7 +7,7 @@ import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
 import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
-import type { Config } from "./config.js";
+import type { Config, WebhookConfig } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { ExpirySweeper } from "./deploy/expiry.js";
@@ -14,6 +15,9 @@ import { Outcomes } from "./deploy/outcome.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
+import { AdminWebhooks } from "./notify/admin-webhooks.js";
+import { WebhookDispatcher } from "./notify/dispatcher.js";
+import { Sealer } from "./notify/sealed-secret.js";
 import { cachedFleetSnapshot } from "./observability/fleet.js";
 import { connectHandler } from "./rpc/connect-adapter.js";
 import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
@@ -57,6 +61,25 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Webhook notifications (default: plain-text secrets, 8 attempts from 10 s, 10 s timeout, no loopback). */
+  webhooks?: WebhookConfig | undefined;
+}
+
+const DEFAULT_WEBHOOKS: WebhookConfig = {
+  key: undefined,
+  maxAttempts: 8,
+  backoffSeconds: 10,
+  timeoutSeconds: 10,
+  allowLoopback: false,
+};
+
+/** The orchestrator package's version (for the webhook User-Agent). */
+function orchestratorVersion(): string {
+  try {
+    return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+  } catch {
+    return "0";
+  }
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -70,6 +93,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       corsOrigins: config.corsOrigins,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      webhooks: config.webhooks,
     },
     log,
   );
@@ -106,10 +130,24 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await hub.start();
   await describe.start();
   expiry.start();
-  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe));
+  const webhookConfig = options.webhooks ?? DEFAULT_WEBHOOKS;
+  const sealer = new Sealer(webhookConfig.key);
+  const dispatcher = new WebhookDispatcher({
+    store,
+    log,
+    metrics,
+    sealer,
+    options: { ...webhookConfig, githubServerUrl: options.githubServerUrl ?? "https://github.com" },
+    userAgent: `K8sDeploy-Webhook/${orchestratorVersion()}`,
+  });
+  outcomes.listen(dispatcher);
+  dispatcher.start();
+  const webhooks = new AdminWebhooks(store, agents, sealer, webhookConfig.allowLoopback);
+  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks));
   metrics.setSources({
     streamVersions: () => hub.streamVersions(),
     fleet: cachedFleetSnapshot(store),
+    webhookBacklog: () => store.webhooks.pendingDeliveries(),
   });
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
@@ -145,6 +183,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     shutdown: async () => {
       describe.stop();
       await expiry.stop();
+      await dispatcher.stop();
       await hub.shutdown();
       await store.close();
     },

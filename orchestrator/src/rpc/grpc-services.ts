@@ -53,6 +53,11 @@ export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, 
         rollbackDeployment: u("RollbackDeployment", admin.rollbackDeployment),
         listNamespaces: u("ListNamespaces", admin.listNamespaces),
         listWorkloads: u("ListWorkloads", admin.listWorkloads),
+        // Notifications.
+        createWebhook: u("CreateWebhook", admin.createWebhook),
+        listWebhooks: u("ListWebhooks", admin.listWebhooks),
+        deleteWebhook: u("DeleteWebhook", admin.deleteWebhook),
+        listWebhookDeliveries: u("ListWebhookDeliveries", admin.listWebhookDeliveries),
       },
     },
   };

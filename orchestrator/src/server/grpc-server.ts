@@ -101,10 +101,7 @@ export async function startGrpcServer(
   // The metrics interceptor comes first (outermost): it sees the guard's refusals too.
   const server = new grpc.Server({
     ...grpcServerOptions(config),
-    interceptors: [
-      ...(app.metrics ? [grpcMetricsInterceptor(app.metrics)] : []),
-      guardInterceptor(app.authGuard),
-    ],
+    interceptors: [...(app.metrics ? [grpcMetricsInterceptor(app.metrics)] : []), guardInterceptor(app.authGuard)],
   });
 
   const names: string[] = [];
