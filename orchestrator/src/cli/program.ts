@@ -5,6 +5,7 @@ import { registerAgentCommands } from "./agent.js";
 import { registerDeploymentCommands } from "./deployments.js";
 import { registerKeyCommands } from "./key.js";
 import { registerServeCommand } from "./serve.js";
+import { registerWebhookCommands } from "./webhook.js";
 
 const CLIENT_ENV_HELP = `
 Admin commands talk to AdminService over gRPC:
@@ -23,5 +24,6 @@ export function createProgram(): Command {
   registerAgentCommands(program);
   registerKeyCommands(program);
   registerDeploymentCommands(program);
+  registerWebhookCommands(program);
   return program;
 }
