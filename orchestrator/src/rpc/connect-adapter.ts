@@ -304,26 +304,17 @@ export function connectHandler(
       uReq = { ...uReq, header, body: refusingBody(refusal) };
     }
     const outcome: Outcome = { code: "unknown" };
-    try {
-      const uRes = await handler(uReq);
-      await universalResponseToNodeResponse(await improveErrors(uRes, handler, outcome), res);
-    } catch (err) {
-      outcome.code = ConnectError.from(err).code === ConnectCode.Aborted ? "canceled" : "unknown";
-      throw err;
-    } finally {
-      if (metrics) {
-        const unary = handler.method.methodKind === "unary";
-        const seconds = unary ? (performance.now() - started) / 1000 : undefined;
-        observeRpc(
-          metrics,
-          "connect",
-          handler.service.typeName,
-          handler.method.name,
-          connectCodeName(outcome.code),
-          seconds,
-        );
-      }
+    // Counted when the response is done: universalResponseToNodeResponse waits for an "end" event
+    // that node:http responses never emit, so it does not resolve; "close" always comes.
+    if (metrics) {
+      res.once("close", () => {
+        const code = res.writableFinished ? outcome.code : "canceled";
+        const seconds = handler.method.methodKind === "unary" ? (performance.now() - started) / 1000 : undefined;
+        observeRpc(metrics, "connect", handler.service.typeName, handler.method.name, connectCodeName(code), seconds);
+      });
     }
+    const uRes = await handler(uReq);
+    await universalResponseToNodeResponse(await improveErrors(uRes, handler, outcome), res);
   };
 
   return (req, res) => {
