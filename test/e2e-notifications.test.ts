@@ -3,7 +3,6 @@
 // else is needed). A delivery the receiver refused survives a kill -9 of every replica and is
 // delivered after the restart; with both replicas sending, every notification arrives once.
 import { randomBytes } from "node:crypto";
-import { WebhookDeliveryState } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import test from "ava";
 import { createClient } from "redis";
 import { Webhook } from "standardwebhooks";
@@ -114,10 +113,6 @@ test.serial(
       return log[0]?.state === "WEBHOOK_DELIVERY_STATE_DELIVERED";
     }, "the delivery log to say delivered");
     t.like(log[0], { deploymentId, attempts: requests.length, lastHttpStatus: 204 });
-    t.is(
-      WebhookDeliveryState[log[0]?.state as keyof typeof WebhookDeliveryState],
-      WebhookDeliveryState.WEBHOOK_DELIVERY_STATE_DELIVERED,
-    );
 
     // At rest the URL and the secret are encrypted (K8SDEPLOY_WEBHOOK_KEY), and no log shows them.
     const raw = createClient({ url: stack.redis.url });
