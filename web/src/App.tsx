@@ -9,6 +9,7 @@ import { DeploymentDetail } from "./pages/DeploymentDetail.js";
 import { Deployments } from "./pages/Deployments.js";
 import { NotFound } from "./pages/NotFound.js";
 import { SignIn } from "./pages/SignIn.js";
+import { Webhooks } from "./pages/Webhooks.js";
 import { signedIn } from "./state/session.js";
 import { syncThemeAttribute } from "./state/theme.js";
 
@@ -52,6 +53,9 @@ export function App() {
           </Match>
           <Match when={pathname().startsWith("/cluster")}>
             <Cluster />
+          </Match>
+          <Match when={pathname().startsWith("/webhooks")}>
+            <Webhooks />
           </Match>
         </Switch>
       </Layout>
