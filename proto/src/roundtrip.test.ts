@@ -38,6 +38,7 @@ const full: Deployment = {
   rollbackOf: "",
   queueDeadline: new Date("2026-05-01T11:00:00.000Z"),
   supersededBy: "dep_newer",
+  deliveredAt: new Date("2026-11-26T07:00:05.789Z"),
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {
