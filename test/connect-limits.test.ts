@@ -57,7 +57,9 @@ interface Reply {
 function post(path: string, headers: Record<string, string>, body: Buffer | number): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, orch.httpUrl);
+    let answered = false;
     const req = http.request(url, { method: "POST", headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -65,8 +67,11 @@ function post(path: string, headers: Record<string, string>, body: Buffer | numb
         resolve({ status: res.statusCode ?? 0, body: raw.toString("utf8"), raw });
       });
     });
-    // The server may answer (and stop reading) before the whole body is sent.
-    req.on("error", (err) => reject(err));
+    // The server may answer, stop reading and close before the whole body is sent: then the write
+    // fails (EPIPE, ECONNRESET) after the answer arrived, and the answer is what counts.
+    req.on("error", (err) => {
+      if (!answered) reject(err);
+    });
     if (typeof body !== "number") {
       req.end(body);
       return;

@@ -21,6 +21,9 @@ import type { Proc } from "./support/processes.js";
 import { type Stack, startStack } from "./support/stack.js";
 import { freePort } from "./support/tools.js";
 
+/** The one K8sDeploy version every part reports (the root package.json's). */
+const VERSION = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+
 let stack: Stack;
 let receiver: WebhookReceiver;
 let namespace: string;
@@ -310,16 +313,16 @@ test.serial(
       undefined,
       "only agents with waiting commands",
     );
-    t.is(v("k8sdeploy_agents", { state: "connected", version: "0.1.0" }), 1);
+    t.is(v("k8sdeploy_agents", { state: "connected", version: VERSION }), 1);
     t.is(v("k8sdeploy_agents", { state: "never_connected", version: "unknown" }), 1);
-    t.is(v("k8sdeploy_agent_streams", { version: "0.1.0" }), 1);
+    t.is(v("k8sdeploy_agent_streams", { version: VERSION }), 1);
     t.true(v("k8sdeploy_auth_failures_total", { kind: "deploy_key" }) >= 1);
     t.true(v("k8sdeploy_redis_errors_total", { connection: "main" }) >= 1);
     t.true(v("k8sdeploy_webhook_attempts_total", { format: "generic", result: "delivered" }) >= 1);
 
     const agentText = await (await fetch(agentMetricsUrl)).text();
     const a = (name: string, labels: Record<string, string> = {}) => sampleValue(agentText, name, labels);
-    t.is(a("k8sdeploy_agent_info", { version: "0.1.0", arch: process.arch }), 1);
+    t.is(a("k8sdeploy_agent_info", { version: VERSION, arch: process.arch }), 1);
     t.is(a("k8sdeploy_agent_connected"), 1);
     t.is(a("k8sdeploy_agent_commands_total", { type: "deploy", state: "succeeded" }), 1);
     t.is(a("k8sdeploy_agent_deploy_duration_seconds_count", { state: "succeeded" }), 1);

@@ -45990,6 +45990,11 @@ var FailureReason;
   FailureReason2[FailureReason2["FAILURE_REASON_SUPERSEDED"] = 12] = "FAILURE_REASON_SUPERSEDED";
   FailureReason2[FailureReason2["FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED"] = 13] = "FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED";
   FailureReason2[FailureReason2["FAILURE_REASON_CANCELLED"] = 14] = "FAILURE_REASON_CANCELLED";
+  FailureReason2[FailureReason2["FAILURE_REASON_IMAGE_NOT_FOUND"] = 20] = "FAILURE_REASON_IMAGE_NOT_FOUND";
+  FailureReason2[FailureReason2["FAILURE_REASON_REGISTRY_UNAUTHORIZED"] = 21] = "FAILURE_REASON_REGISTRY_UNAUTHORIZED";
+  FailureReason2[FailureReason2["FAILURE_REASON_PLATFORM_MISMATCH"] = 22] = "FAILURE_REASON_PLATFORM_MISMATCH";
+  FailureReason2[FailureReason2["FAILURE_REASON_REGISTRY_UNREACHABLE"] = 23] = "FAILURE_REASON_REGISTRY_UNREACHABLE";
+  FailureReason2[FailureReason2["FAILURE_REASON_AGENT_NOT_READY"] = 24] = "FAILURE_REASON_AGENT_NOT_READY";
   FailureReason2[FailureReason2["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
 })(FailureReason || (FailureReason = {}));
 function failureReasonFromJSON(object) {
@@ -46039,6 +46044,21 @@ function failureReasonFromJSON(object) {
     case 14:
     case "FAILURE_REASON_CANCELLED":
       return FailureReason.FAILURE_REASON_CANCELLED;
+    case 20:
+    case "FAILURE_REASON_IMAGE_NOT_FOUND":
+      return FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND;
+    case 21:
+    case "FAILURE_REASON_REGISTRY_UNAUTHORIZED":
+      return FailureReason.FAILURE_REASON_REGISTRY_UNAUTHORIZED;
+    case 22:
+    case "FAILURE_REASON_PLATFORM_MISMATCH":
+      return FailureReason.FAILURE_REASON_PLATFORM_MISMATCH;
+    case 23:
+    case "FAILURE_REASON_REGISTRY_UNREACHABLE":
+      return FailureReason.FAILURE_REASON_REGISTRY_UNREACHABLE;
+    case 24:
+    case "FAILURE_REASON_AGENT_NOT_READY":
+      return FailureReason.FAILURE_REASON_AGENT_NOT_READY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -46077,7 +46097,54 @@ function failureReasonToJSON(object) {
       return "FAILURE_REASON_QUEUE_DEADLINE_EXCEEDED";
     case FailureReason.FAILURE_REASON_CANCELLED:
       return "FAILURE_REASON_CANCELLED";
+    case FailureReason.FAILURE_REASON_IMAGE_NOT_FOUND:
+      return "FAILURE_REASON_IMAGE_NOT_FOUND";
+    case FailureReason.FAILURE_REASON_REGISTRY_UNAUTHORIZED:
+      return "FAILURE_REASON_REGISTRY_UNAUTHORIZED";
+    case FailureReason.FAILURE_REASON_PLATFORM_MISMATCH:
+      return "FAILURE_REASON_PLATFORM_MISMATCH";
+    case FailureReason.FAILURE_REASON_REGISTRY_UNREACHABLE:
+      return "FAILURE_REASON_REGISTRY_UNREACHABLE";
+    case FailureReason.FAILURE_REASON_AGENT_NOT_READY:
+      return "FAILURE_REASON_AGENT_NOT_READY";
     case FailureReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+var ChangeKind;
+(function(ChangeKind2) {
+  ChangeKind2[ChangeKind2["CHANGE_KIND_UNSPECIFIED"] = 0] = "CHANGE_KIND_UNSPECIFIED";
+  ChangeKind2[ChangeKind2["CHANGE_KIND_WORKLOAD_IMAGE"] = 1] = "CHANGE_KIND_WORKLOAD_IMAGE";
+  ChangeKind2[ChangeKind2["CHANGE_KIND_AGENT_UPDATE"] = 2] = "CHANGE_KIND_AGENT_UPDATE";
+  ChangeKind2[ChangeKind2["UNRECOGNIZED"] = -1] = "UNRECOGNIZED";
+})(ChangeKind || (ChangeKind = {}));
+function changeKindFromJSON(object) {
+  switch (object) {
+    case 0:
+    case "CHANGE_KIND_UNSPECIFIED":
+      return ChangeKind.CHANGE_KIND_UNSPECIFIED;
+    case 1:
+    case "CHANGE_KIND_WORKLOAD_IMAGE":
+      return ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE;
+    case 2:
+    case "CHANGE_KIND_AGENT_UPDATE":
+      return ChangeKind.CHANGE_KIND_AGENT_UPDATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ChangeKind.UNRECOGNIZED;
+  }
+}
+function changeKindToJSON(object) {
+  switch (object) {
+    case ChangeKind.CHANGE_KIND_UNSPECIFIED:
+      return "CHANGE_KIND_UNSPECIFIED";
+    case ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE:
+      return "CHANGE_KIND_WORKLOAD_IMAGE";
+    case ChangeKind.CHANGE_KIND_AGENT_UPDATE:
+      return "CHANGE_KIND_AGENT_UPDATE";
+    case ChangeKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -46657,6 +46724,10 @@ function createBaseDeployment() {
     rollbackOf: "",
     queueDeadline: void 0,
     supersededBy: "",
+    pinDigest: false,
+    resolvedDigest: "",
+    changeKind: 0,
+    agentVersion: "",
     deliveredAt: void 0
   };
 }
@@ -46730,6 +46801,18 @@ var Deployment = {
     }
     if (message.supersededBy !== "") {
       writer.uint32(186).string(message.supersededBy);
+    }
+    if (message.pinDigest !== false) {
+      writer.uint32(240).bool(message.pinDigest);
+    }
+    if (message.resolvedDigest !== "") {
+      writer.uint32(250).string(message.resolvedDigest);
+    }
+    if (message.changeKind !== 0) {
+      writer.uint32(256).int32(message.changeKind);
+    }
+    if (message.agentVersion !== "") {
+      writer.uint32(266).string(message.agentVersion);
     }
     if (message.deliveredAt !== void 0) {
       Timestamp.encode(toTimestamp(message.deliveredAt), writer.uint32(402).fork()).join();
@@ -46910,6 +46993,34 @@ var Deployment = {
             message.supersededBy = reader.string();
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+            message.pinDigest = reader.bool();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+            message.resolvedDigest = reader.string();
+            continue;
+          }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+            message.changeKind = reader.int32();
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+            message.agentVersion = reader.string();
+            continue;
+          }
           case 50: {
             if (tag !== 402) {
               break;
@@ -46953,6 +47064,10 @@ var Deployment = {
       rollbackOf: isSet2(object.rollbackOf) ? globalThis.String(object.rollbackOf) : isSet2(object.rollback_of) ? globalThis.String(object.rollback_of) : "",
       queueDeadline: isSet2(object.queueDeadline) ? fromJsonTimestamp(object.queueDeadline) : isSet2(object.queue_deadline) ? fromJsonTimestamp(object.queue_deadline) : void 0,
       supersededBy: isSet2(object.supersededBy) ? globalThis.String(object.supersededBy) : isSet2(object.superseded_by) ? globalThis.String(object.superseded_by) : "",
+      pinDigest: isSet2(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet2(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false,
+      resolvedDigest: isSet2(object.resolvedDigest) ? globalThis.String(object.resolvedDigest) : isSet2(object.resolved_digest) ? globalThis.String(object.resolved_digest) : "",
+      changeKind: isSet2(object.changeKind) ? changeKindFromJSON(object.changeKind) : isSet2(object.change_kind) ? changeKindFromJSON(object.change_kind) : 0,
+      agentVersion: isSet2(object.agentVersion) ? globalThis.String(object.agentVersion) : isSet2(object.agent_version) ? globalThis.String(object.agent_version) : "",
       deliveredAt: isSet2(object.deliveredAt) ? fromJsonTimestamp(object.deliveredAt) : isSet2(object.delivered_at) ? fromJsonTimestamp(object.delivered_at) : void 0
     };
   },
@@ -47027,6 +47142,18 @@ var Deployment = {
     if (message.supersededBy !== "") {
       obj.supersededBy = message.supersededBy;
     }
+    if (message.pinDigest !== false) {
+      obj.pinDigest = message.pinDigest;
+    }
+    if (message.resolvedDigest !== "") {
+      obj.resolvedDigest = message.resolvedDigest;
+    }
+    if (message.changeKind !== 0) {
+      obj.changeKind = changeKindToJSON(message.changeKind);
+    }
+    if (message.agentVersion !== "") {
+      obj.agentVersion = message.agentVersion;
+    }
     if (message.deliveredAt !== void 0) {
       obj.deliveredAt = message.deliveredAt.toISOString();
     }
@@ -47060,6 +47187,10 @@ var Deployment = {
     message.rollbackOf = object.rollbackOf ?? "";
     message.queueDeadline = object.queueDeadline ?? void 0;
     message.supersededBy = object.supersededBy ?? "";
+    message.pinDigest = object.pinDigest ?? false;
+    message.resolvedDigest = object.resolvedDigest ?? "";
+    message.changeKind = object.changeKind ?? 0;
+    message.agentVersion = object.agentVersion ?? "";
     message.deliveredAt = object.deliveredAt ?? void 0;
     return message;
   }
@@ -47103,7 +47234,8 @@ function createBaseDeployRequest() {
     rollbackOnFailure: false,
     idempotencyKey: "",
     origin: void 0,
-    queueTimeoutSeconds: 0
+    queueTimeoutSeconds: 0,
+    pinDigest: false
   };
 }
 var DeployRequest = {
@@ -47137,6 +47269,9 @@ var DeployRequest = {
     }
     if (message.queueTimeoutSeconds !== 0) {
       writer.uint32(80).uint32(message.queueTimeoutSeconds);
+    }
+    if (message.pinDigest !== false) {
+      writer.uint32(240).bool(message.pinDigest);
     }
     return writer;
   },
@@ -47223,6 +47358,13 @@ var DeployRequest = {
             message.queueTimeoutSeconds = reader.uint32();
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+            message.pinDigest = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -47245,7 +47387,8 @@ var DeployRequest = {
       rollbackOnFailure: isSet3(object.rollbackOnFailure) ? globalThis.Boolean(object.rollbackOnFailure) : isSet3(object.rollback_on_failure) ? globalThis.Boolean(object.rollback_on_failure) : false,
       idempotencyKey: isSet3(object.idempotencyKey) ? globalThis.String(object.idempotencyKey) : isSet3(object.idempotency_key) ? globalThis.String(object.idempotency_key) : "",
       origin: isSet3(object.origin) ? Origin.fromJSON(object.origin) : void 0,
-      queueTimeoutSeconds: isSet3(object.queueTimeoutSeconds) ? globalThis.Number(object.queueTimeoutSeconds) : isSet3(object.queue_timeout_seconds) ? globalThis.Number(object.queue_timeout_seconds) : 0
+      queueTimeoutSeconds: isSet3(object.queueTimeoutSeconds) ? globalThis.Number(object.queueTimeoutSeconds) : isSet3(object.queue_timeout_seconds) ? globalThis.Number(object.queue_timeout_seconds) : 0,
+      pinDigest: isSet3(object.pinDigest) ? globalThis.Boolean(object.pinDigest) : isSet3(object.pin_digest) ? globalThis.Boolean(object.pin_digest) : false
     };
   },
   toJSON(message) {
@@ -47280,6 +47423,9 @@ var DeployRequest = {
     if (message.queueTimeoutSeconds !== 0) {
       obj.queueTimeoutSeconds = Math.round(message.queueTimeoutSeconds);
     }
+    if (message.pinDigest !== false) {
+      obj.pinDigest = message.pinDigest;
+    }
     return obj;
   },
   create(base) {
@@ -47297,6 +47443,7 @@ var DeployRequest = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.origin = object.origin !== void 0 && object.origin !== null ? Origin.fromPartial(object.origin) : void 0;
     message.queueTimeoutSeconds = object.queueTimeoutSeconds ?? 0;
+    message.pinDigest = object.pinDigest ?? false;
     return message;
   }
 };
@@ -53265,6 +53412,7 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
   const queueTimeoutInput = get("queue-timeout");
   const queueTimeoutSeconds = parseQueueTimeout(queueTimeoutInput);
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
+  const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
   const ca = caFile === "" ? void 0 : readCa(caFile, server.tls);
   let idempotencyKey = get("idempotency-key");
@@ -53295,6 +53443,7 @@ function readInputs(get = inputsFromEnv(), env = process.env) {
     queueTimeoutSeconds,
     queueTimeoutSet: queueTimeoutInput !== "",
     rollbackOnFailure,
+    pinDigest,
     ...ca ? { ca, caFile } : {},
     idempotencyKey,
     ...gitHubReport(get, env, namespace, workload)
@@ -53415,6 +53564,12 @@ function addReport(summary2, report) {
   rows.push(["Workload", `${escapeHtml(report.kindName)} ${code(`${report.namespace}/${report.workload}`)}`]);
   if (report.containers.length > 0) rows.push(["Containers", report.containers.map(code).join(", ")]);
   rows.push(["Image", code(report.image)]);
+  if (deployment?.resolvedDigest) {
+    const pinned = deployment.pinDigest ? " (pinned: the workload runs the image by this digest)" : "";
+    rows.push(["Digest", `${code(deployment.resolvedDigest)}${pinned}`]);
+  } else if (deployment?.pinDigest) {
+    rows.push(["Digest", "— (not resolved)"]);
+  }
   const statusText = report.status ? `<b>${escapeHtml(report.status)}</b>` : "—";
   rows.push(["Status", report.waited || !deployment ? statusText : `${statusText} (not waited for)`]);
   rows.push(["Duration", duration(report)]);
@@ -53624,7 +53779,8 @@ async function run() {
         idempotencyKey: inputs.idempotencyKey,
         origin,
         // A waiting step gives the agent queue-timeout seconds; past that the deploy expires unapplied.
-        queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0
+        queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0,
+        pinDigest: inputs.pinDigest
       },
       inputs.queueTimeoutSeconds
     );
@@ -53656,6 +53812,7 @@ async function run() {
   report.finishedAt = Date.now();
   if (report.status) setOutput("status", report.status);
   setOutput("message", report.message);
+  if (report.deployment?.resolvedDigest) setOutput("digest", report.deployment.resolvedDigest);
   await writeSummary(report);
   if (failed) setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -57,6 +57,8 @@ export interface ActionInputs {
   /** True when `queue-timeout` was given (with wait: false only then is it sent). */
   queueTimeoutSet: boolean;
   rollbackOnFailure: boolean;
+  /** Ask the agent to write the image pinned by the digest it resolves (`pin-digest`). */
+  pinDigest: boolean;
   /** PEM of a private CA, read from `ca-file`. */
   ca?: Buffer;
   caFile?: string;
@@ -290,6 +292,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   const queueTimeoutInput = get("queue-timeout");
   const queueTimeoutSeconds = parseQueueTimeout(queueTimeoutInput);
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
+  const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
   const ca = caFile === "" ? undefined : readCa(caFile, server.tls);
 
@@ -324,6 +327,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
     queueTimeoutSeconds,
     queueTimeoutSet: queueTimeoutInput !== "",
     rollbackOnFailure,
+    pinDigest,
     ...(ca ? { ca, caFile } : {}),
     idempotencyKey,
     ...gitHubReport(get, env, namespace, workload),

@@ -217,6 +217,7 @@ export async function run(): Promise<void> {
         origin,
         // A waiting step gives the agent queue-timeout seconds; past that the deploy expires unapplied.
         queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0,
+        pinDigest: inputs.pinDigest,
       },
       inputs.queueTimeoutSeconds,
     );
@@ -253,6 +254,8 @@ export async function run(): Promise<void> {
   report.finishedAt = Date.now();
   if (report.status) core.setOutput("status", report.status);
   core.setOutput("message", report.message);
+  // Set only when known: an unset output reads as "" in workflows, like a registry not reached.
+  if (report.deployment?.resolvedDigest) core.setOutput("digest", report.deployment.resolvedDigest);
   await writeSummary(report);
   if (failed) core.setFailed(failed);
   else if (report.waited && report.deployment) {

@@ -110,6 +110,12 @@ export function addReport(summary: Summary, report: Report): Summary {
   rows.push(["Workload", `${escapeHtml(report.kindName)} ${code(`${report.namespace}/${report.workload}`)}`]);
   if (report.containers.length > 0) rows.push(["Containers", report.containers.map(code).join(", ")]);
   rows.push(["Image", code(report.image)]);
+  if (deployment?.resolvedDigest) {
+    const pinned = deployment.pinDigest ? " (pinned: the workload runs the image by this digest)" : "";
+    rows.push(["Digest", `${code(deployment.resolvedDigest)}${pinned}`]);
+  } else if (deployment?.pinDigest) {
+    rows.push(["Digest", "— (not resolved)"]);
+  }
   const statusText = report.status ? `<b>${escapeHtml(report.status)}</b>` : "—";
   rows.push(["Status", report.waited || !deployment ? statusText : `${statusText} (not waited for)`]);
   rows.push(["Duration", duration(report)]);

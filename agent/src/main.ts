@@ -11,8 +11,9 @@
 //   1  configuration error (message on stderr), no usable Kubernetes configuration, or a crash
 //   2  the orchestrator rejected the agent token (UNAUTHENTICATED / PERMISSION_DENIED)
 //   130 a second SIGTERM/SIGINT cut the graceful shutdown short
+import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { VersionApi } from "@kubernetes/client-node";
-import { agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
+import { type AgentConfig, agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
 import { AGENT_EXIT_CODES, FatalAgentError, runAgent } from "./connection/agent-runner.js";
 import { createExecutors } from "./executors.js";
 import { type HealthServer, startHealthServer } from "./health/health-server.js";
@@ -20,6 +21,8 @@ import { AgentHealth } from "./health/health-state.js";
 import { loadKubeConfig } from "./kube.js";
 import { captureProcessWarnings, createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
 import { AgentMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE } from "./observability/metrics.js";
+import type { PreflightOptions } from "./registry/preflight.js";
+import { SelfUpdateState } from "./update/self-update.js";
 
 const warnings = captureProcessWarnings();
 
@@ -59,8 +62,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`k8sdeploy-agent: ${(error as Error).message}\n`);
     return AGENT_EXIT_CODES.config;
   }
+  const selfUpdate = new SelfUpdateState();
   const executors = createExecutors(kc, {
+    selfUpdateState: selfUpdate,
     selfUpdate: { enabled: config.autoUpdate, namespace: config.podNamespace, deploymentName: config.agentDeployment },
+    deploy: { preflight: preflightOptions(config) },
   });
   const versionApi = kc.makeApiClient(VersionApi);
 
@@ -113,18 +119,35 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
 
   try {
-    const exit = await runAgent(config, executors, log, stop.signal, {
-      kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
-      onConnectionState: (state, server) => health.connection(state, server),
-      metrics,
-    });
-    if (exit.reason === "superseded") {
-      log.warn(
-        { abandoned: exit.abandonedCommandIds },
-        "exiting: superseded by a newer connection of this agent (is a second instance using the same token?)",
-      );
-    } else {
-      log.info({ abandoned: exit.abandonedCommandIds }, "stopped");
+    for (;;) {
+      const exit = await runAgent(config, executors, log, stop.signal, {
+        kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
+        onConnectionState: (state, server) => health.connection(state, server),
+        metrics,
+      });
+      const updating = exit.reason === "superseded" ? selfUpdate.inProgress : undefined;
+      if (updating !== undefined && !stop.signal.aborted) {
+        // Our own update's new pod connected and took over: the expected hand-over. Keep watching
+        // the rollout (the Deployment controller retires this pod once the new one is Ready); if
+        // it rolls back instead, reconnect, so the cluster keeps a connected agent.
+        log.info("superseded by the new agent pod of our own update; following the rollout before leaving");
+        const result = await updating;
+        if (result.state !== DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK) {
+          log.info({ message: result.message }, "agent update finished; exiting");
+          return AGENT_EXIT_CODES.ok;
+        }
+        log.warn({ message: result.message }, "agent update rolled back; reconnecting");
+        continue;
+      }
+      if (exit.reason === "superseded") {
+        log.warn(
+          { abandoned: exit.abandonedCommandIds },
+          "exiting: superseded by a newer connection of this agent (is a second instance using the same token?)",
+        );
+      } else {
+        log.info({ abandoned: exit.abandonedCommandIds }, "stopped");
+      }
+      break;
     }
     return AGENT_EXIT_CODES.ok;
   } catch (error) {
@@ -135,6 +158,15 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, "the agent failed");
     return AGENT_EXIT_CODES.crash;
   }
+}
+
+function preflightOptions(config: AgentConfig): PreflightOptions {
+  return {
+    mode: config.preflight,
+    timeoutMs: config.preflightTimeoutSeconds * 1000,
+    agentSecret: config.registrySecret ? { namespace: config.podNamespace, name: config.registrySecret } : undefined,
+    registry: { caPem: config.registryCa, insecureRegistries: config.insecureRegistries },
+  };
 }
 
 function installCrashHandlers(log: Logger): void {

@@ -1,13 +1,15 @@
 // Wires the store and the features into the handlers that the servers expose.
-import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import { auditAdmin } from "./admin/admin-audit.js";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
+import { AgentUpdates } from "./agents/agent-updates.js";
+import { AutoUpdater } from "./agents/auto-updater.js";
+import { ReleaseChannel } from "./agents/release-channel.js";
 import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
-import type { Config, WebhookConfig } from "./config.js";
+import type { AgentReleaseSource, Config, WebhookConfig } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { ExpirySweeper } from "./deploy/expiry.js";
@@ -25,6 +27,7 @@ import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { k8sdeployVersion } from "./version.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
@@ -57,6 +60,12 @@ export interface AppOptions {
   corsOrigins?: string[] | undefined;
   /** Built dashboard to serve at `/`; default: the repository's web/dist when it exists. */
   webDist?: string | undefined;
+  /** Agent release channel (see Config); defaults: none, automatic, 1 at a time, 180 s, every 60 s. */
+  agentRelease?: AgentReleaseSource | undefined;
+  agentAutoUpdate?: boolean;
+  agentUpdateConcurrency?: number;
+  agentUpdateReadySeconds?: number;
+  agentUpdateIntervalSeconds?: number;
   /** Default https://github.com. */
   githubServerUrl?: string | undefined;
   /** Default 30. */
@@ -73,15 +82,6 @@ const DEFAULT_WEBHOOKS: WebhookConfig = {
   allowLoopback: false,
 };
 
-/** The orchestrator package's version (for the webhook User-Agent). */
-function orchestratorVersion(): string {
-  try {
-    return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
-  } catch {
-    return "0";
-  }
-}
-
 export async function createApp(config: Config, log: Logger): Promise<App> {
   return createAppWith(
     {
@@ -91,6 +91,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       describeTimeoutSeconds: config.describeTimeoutSeconds,
       queueTimeoutSeconds: config.queueTimeoutSeconds,
       corsOrigins: config.corsOrigins,
+      agentRelease: config.agentRelease,
+      agentAutoUpdate: config.agentAutoUpdate,
+      agentUpdateConcurrency: config.agentUpdateConcurrency,
+      agentUpdateReadySeconds: config.agentUpdateReadySeconds,
+      agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
       webhooks: config.webhooks,
@@ -114,7 +119,18 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const outcomes = new Outcomes(metrics, log);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics, outcomes });
-  const agents = new AdminAgents(store);
+  const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
+    readySeconds: options.agentUpdateReadySeconds ?? 180,
+    concurrency: options.agentUpdateConcurrency ?? 1,
+  });
+  const agents = new AdminAgents(store, updates);
+  const autoUpdater = new AutoUpdater({
+    store,
+    updates,
+    replicaId: options.replicaId,
+    intervalMs: (options.agentUpdateIntervalSeconds ?? 60) * 1000,
+    log,
+  });
   const keys = new AdminKeys(store, agents);
   const deploy = new DeployService({
     store,
@@ -129,6 +145,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   const expiry = new ExpirySweeper(store, metrics, log, outcomes);
   await hub.start();
   await describe.start();
+  if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
   expiry.start();
   const webhookConfig = options.webhooks ?? DEFAULT_WEBHOOKS;
   const sealer = new Sealer(webhookConfig.key);
@@ -138,7 +155,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     metrics,
     sealer,
     options: { ...webhookConfig, githubServerUrl: options.githubServerUrl ?? "https://github.com" },
-    userAgent: `K8sDeploy-Webhook/${orchestratorVersion()}`,
+    userAgent: `K8sDeploy-Webhook/${k8sdeployVersion()}`,
   });
   outcomes.listen(dispatcher);
   dispatcher.start();
@@ -182,6 +199,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     ready: () => store.ping(),
     shutdown: async () => {
       describe.stop();
+      autoUpdater.stop();
       await expiry.stop();
       await dispatcher.stop();
       await hub.shutdown();

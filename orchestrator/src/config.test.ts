@@ -395,3 +395,65 @@ test("webhooks: defaults, explicit values, and bad values name the variable with
     /^K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "yes" is not true or false/,
   );
 });
+
+test("agent release channel: variables, a manifest file, and what is wrong with them", (t) => {
+  const image = `ghcr.io/k8sdeploy/agent:0.2.0@sha256:${"a".repeat(64)}`;
+  t.is(loadConfig(env()).agentRelease, undefined);
+  const c = loadConfig(
+    env({
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: image,
+      K8SDEPLOY_AGENT_AUTO_UPDATE: "false",
+      K8SDEPLOY_AGENT_UPDATE_CONCURRENCY: "3",
+      K8SDEPLOY_AGENT_UPDATE_READY_SECONDS: "60",
+      K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS: "5",
+    }),
+  );
+  t.deepEqual(c.agentRelease, { kind: "env", release: { version: "0.2.0", image } });
+  t.like(c, {
+    agentAutoUpdate: false,
+    agentUpdateConcurrency: 3,
+    agentUpdateReadySeconds: 60,
+    agentUpdateIntervalSeconds: 5,
+  });
+  t.like(loadConfig(env()), { agentAutoUpdate: true, agentUpdateConcurrency: 1, agentUpdateReadySeconds: 180 });
+
+  const vars = (e: NodeJS.ProcessEnv) => configError(t, env(e)).issues.map((i) => `${i.variable}: ${i.message}`);
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0" })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_IMAGE: must be set together/,
+  );
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_VERSION: "two", K8SDEPLOY_AGENT_RELEASE_IMAGE: image })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_VERSION: version "two" is not a semantic version/,
+  );
+  t.regex(
+    vars({
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: "ghcr.io/k8sdeploy/agent:0.2.0",
+    })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_IMAGE: image "ghcr.io\/k8sdeploy\/agent:0.2.0" is not pinned by digest/,
+  );
+
+  const dir = tempDir();
+  const file = path.join(dir, "release.json");
+  fs.writeFileSync(file, JSON.stringify({ version: "0.3.0", image }));
+  t.deepEqual(loadConfig(env({ K8SDEPLOY_AGENT_RELEASE_FILE: file })).agentRelease, { kind: "file", path: file });
+  fs.writeFileSync(file, "{");
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_FILE: file })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_FILE: ".*release.json" is not JSON/,
+  );
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_FILE: path.join(dir, "nope.json") })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_FILE: ".*nope.json" cannot be read \(ENOENT\)/,
+  );
+  t.regex(
+    vars({
+      K8SDEPLOY_AGENT_RELEASE_FILE: file,
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: image,
+    })[0]!,
+    /not both/,
+  );
+});

@@ -7,6 +7,8 @@ import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
+import { InvalidImageReferenceError, parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
+import { valid as validSemver } from "semver";
 import { z } from "zod";
 
 /** Thrown by loadConfig. The message names every offending variable and what is wrong with it. */
@@ -83,6 +85,16 @@ export interface Config {
   /** Normalised origins (`scheme://host[:port]`), or `["*"]`. Empty: no cross-origin access. */
   corsOrigins: string[];
   shutdownGraceSeconds: number;
+  /** The agent release channel: where the current release comes from (none: no channel). */
+  agentRelease: AgentReleaseSource | undefined;
+  /** Update agents that opted in automatically (else only "update available"). */
+  agentAutoUpdate: boolean;
+  /** At most this many agent updates run at once. */
+  agentUpdateConcurrency: number;
+  /** How long a new agent pod may take to become Ready before the agent rolls its update back. */
+  agentUpdateReadySeconds: number;
+  /** How often the automatic rollout looks for agents to update. */
+  agentUpdateIntervalSeconds: number;
   /** Webhook notifications (notify/). */
   webhooks: WebhookConfig;
 }
@@ -95,6 +107,16 @@ export interface WebhookConfig {
   timeoutSeconds: number;
   allowLoopback: boolean;
 }
+
+export interface AgentReleaseInfo {
+  /** Semver. */
+  version: string;
+  /** Image pinned by digest. */
+  image: string;
+}
+
+/** The release from the environment, or a file re-read when it changes (a mounted ConfigMap). */
+export type AgentReleaseSource = { kind: "env"; release: AgentReleaseInfo } | { kind: "file"; path: string };
 
 export interface ConfigTableRow {
   variable: string;
@@ -250,6 +272,46 @@ export const configTable: readonly ConfigTableRow[] = [
     default: "false",
     description:
       "`true` lets webhooks call loopback addresses (127.0.0.0/8, ::1, localhost), e.g. a receiver beside the orchestrator. Link-local (cloud metadata), unspecified, multicast and broadcast addresses are always refused; private ranges are allowed.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_VERSION",
+    default: "(unset: no release channel)",
+    description:
+      "The current agent release's version (semver). Agents announcing an older version are shown as behind. Set together with K8SDEPLOY_AGENT_RELEASE_IMAGE, or use K8SDEPLOY_AGENT_RELEASE_FILE.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+    default: "(unset)",
+    description:
+      "The current agent release's image, pinned by digest (`repo[:tag]@sha256:…`) so every cluster runs exactly the same build.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_FILE",
+    default: "(unset)",
+    description:
+      'A release manifest instead of the two variables: JSON `{"version": "…", "image": "…@sha256:…"}`, read at start and again whenever it changes (e.g. a mounted ConfigMap). Must be valid at start.',
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_AUTO_UPDATE",
+    default: "true",
+    description:
+      "`true`: agents that opted in (K8SDEPLOY_AUTO_UPDATE=true on the agent) and are behind the release are updated automatically, never during a running deploy. `false`: they are only shown as behind (update with the dashboard's button or `k8sdeploy agent update`).",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_CONCURRENCY",
+    default: "1",
+    description: "At most this many agent updates (automatic or not) run at the same time, across replicas, 1..100.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_READY_SECONDS",
+    default: "180",
+    description:
+      "How long the new agent pod of an update may take to become Ready (connected) before the agent restores its previous image, 5..1800.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS",
+    default: "60",
+    description: "How often the automatic rollout looks for agents to update, 1..3600.",
   },
 ];
 
@@ -456,12 +518,46 @@ const count = (def: number, min: number, max: number) =>
     return n < min || n > max ? fail(ctx, `${n} is out of range ${min}..${max}`) : n;
   });
 
-const flag = (def: boolean) =>
+const SEMVER_HINT = "a semantic version like 1.4.0";
+
+/** Why a release is unusable, or undefined. */
+export function releaseProblem(r: { version?: unknown; image?: unknown }): string | undefined {
+  if (typeof r.version !== "string" || validSemver(r.version) === null) {
+    return `version ${q(String(r.version ?? ""))} is not ${SEMVER_HINT}`;
+  }
+  if (typeof r.image !== "string") return "image is missing";
+  try {
+    const ref = parseImageReference(r.image);
+    if (!ref.digest) return `image ${q(r.image)} is not pinned by digest (repo[:tag]@sha256:…)`;
+  } catch (e) {
+    return e instanceof InvalidImageReferenceError ? e.message : String(e);
+  }
+  return undefined;
+}
+
+/** Reads a release manifest file; throws with what is wrong. */
+export function readReleaseFile(file: string): AgentReleaseInfo {
+  let parsed: { version?: unknown; image?: unknown };
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(
+      (e as NodeJS.ErrnoException).code ? `${q(file)} cannot be read (${errText(e)})` : `${q(file)} is not JSON`,
+    );
+  }
+  const problem = releaseProblem(parsed ?? {});
+  if (problem) throw new Error(`${q(file)}: ${problem}`);
+  return { version: String(parsed.version), image: String(parsed.image) };
+}
+
+const trimmed = envString.transform((raw) => (blank(raw) ? undefined : raw.trim()));
+
+const bool = (def: boolean) =>
   envString.transform((raw, ctx): boolean => {
     if (blank(raw)) return def;
     const v = raw.trim().toLowerCase();
-    if (v === "true" || v === "1") return true;
-    if (v === "false" || v === "0") return false;
+    if (v === "true") return true;
+    if (v === "false") return false;
     return fail(ctx, `${q(raw)} is not true or false`);
   });
 
@@ -493,7 +589,14 @@ const envShape = {
   K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: count(8, 1, 50),
   K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS: integer(10, 1, 3600),
   K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: integer(10, 1, 60),
-  K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: flag(false),
+  K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: bool(false),
+  K8SDEPLOY_AGENT_RELEASE_VERSION: trimmed,
+  K8SDEPLOY_AGENT_RELEASE_IMAGE: trimmed,
+  K8SDEPLOY_AGENT_RELEASE_FILE: optionalPath,
+  K8SDEPLOY_AGENT_AUTO_UPDATE: bool(true),
+  K8SDEPLOY_AGENT_UPDATE_CONCURRENCY: integer(1, 1, 100),
+  K8SDEPLOY_AGENT_UPDATE_READY_SECONDS: integer(180, 5, 1800),
+  K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS: integer(60, 1, 3600),
 };
 
 /** The variables loadConfig reads (configTable must list exactly these). */
@@ -503,6 +606,30 @@ const envSchema = z.object(envShape).superRefine((env, ctx) => {
   const issue = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
   checkTlsPair(env.K8SDEPLOY_TLS_CERT_FILE, env.K8SDEPLOY_TLS_KEY_FILE, "K8SDEPLOY_TLS", issue);
   checkTlsPair(env.K8SDEPLOY_HTTP_TLS_CERT_FILE, env.K8SDEPLOY_HTTP_TLS_KEY_FILE, "K8SDEPLOY_HTTP_TLS", issue);
+  const version = env.K8SDEPLOY_AGENT_RELEASE_VERSION;
+  const image = env.K8SDEPLOY_AGENT_RELEASE_IMAGE;
+  const releaseFile = env.K8SDEPLOY_AGENT_RELEASE_FILE;
+  if (releaseFile !== undefined && (version !== undefined || image !== undefined)) {
+    issue("K8SDEPLOY_AGENT_RELEASE_FILE", "set either it or K8SDEPLOY_AGENT_RELEASE_VERSION/_IMAGE, not both");
+  } else if ((version === undefined) !== (image === undefined)) {
+    issue(
+      version === undefined ? "K8SDEPLOY_AGENT_RELEASE_VERSION" : "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+      "must be set together with the other (both or neither)",
+    );
+  } else if (version !== undefined) {
+    const problem = releaseProblem({ version, image });
+    if (problem)
+      issue(
+        problem.startsWith("version") ? "K8SDEPLOY_AGENT_RELEASE_VERSION" : "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+        problem,
+      );
+  } else if (releaseFile !== undefined) {
+    try {
+      readReleaseFile(releaseFile);
+    } catch (e) {
+      issue("K8SDEPLOY_AGENT_RELEASE_FILE", (e as Error).message);
+    }
+  }
 });
 
 /** Both or neither of `<prefix>_CERT_FILE` and `<prefix>_KEY_FILE`; the files parse and match. */
@@ -619,6 +746,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutSeconds: e.K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS,
       allowLoopback: e.K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK,
     },
+    agentRelease:
+      e.K8SDEPLOY_AGENT_RELEASE_FILE !== undefined
+        ? { kind: "file", path: e.K8SDEPLOY_AGENT_RELEASE_FILE }
+        : e.K8SDEPLOY_AGENT_RELEASE_VERSION !== undefined && e.K8SDEPLOY_AGENT_RELEASE_IMAGE !== undefined
+          ? {
+              kind: "env",
+              release: { version: e.K8SDEPLOY_AGENT_RELEASE_VERSION, image: e.K8SDEPLOY_AGENT_RELEASE_IMAGE },
+            }
+          : undefined,
+    agentAutoUpdate: e.K8SDEPLOY_AGENT_AUTO_UPDATE,
+    agentUpdateConcurrency: e.K8SDEPLOY_AGENT_UPDATE_CONCURRENCY,
+    agentUpdateReadySeconds: e.K8SDEPLOY_AGENT_UPDATE_READY_SECONDS,
+    agentUpdateIntervalSeconds: e.K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS,
   };
 }
 

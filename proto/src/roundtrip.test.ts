@@ -38,6 +38,10 @@ const full: Deployment = {
   rollbackOf: "",
   queueDeadline: new Date("2026-05-01T11:00:00.000Z"),
   supersededBy: "dep_newer",
+  pinDigest: true,
+  resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  changeKind: 1,
+  agentVersion: "",
   deliveredAt: new Date("2026-11-26T07:00:05.789Z"),
 };
 
@@ -71,6 +75,7 @@ test("oneof messages on the agent stream round-trip", (t) => {
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   };

@@ -47,7 +47,7 @@ export interface Stack {
 }
 
 export async function startStack(
-  options: { replicas?: number /** Extra variables for every replica. */; env?: Record<string, string> } = {},
+  options: { replicas?: number /** Extra orchestrator environment. */; env?: Record<string, string> } = {},
 ): Promise<Stack> {
   const redis = await startRedisServer();
   const adminToken = `admin-${randomBytes(24).toString("hex")}`;

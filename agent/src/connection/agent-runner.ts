@@ -189,6 +189,7 @@ export async function runAgent(
         instance: config.instance,
         namespace: config.podNamespace,
         runningCommandIds: tracker.runningIds(),
+        agentDeployment: config.agentDeployment,
       };
       if (done.signal.aborted) break;
       const slog = log.child({ server: endpoint.url });

@@ -163,6 +163,8 @@ export class AgentHub {
           autoUpdateEnabled: hello.autoUpdateEnabled,
           capabilities: hello.capabilities,
           instance: hello.instance,
+          namespace: hello.namespace,
+          agentDeployment: hello.agentDeployment,
         },
         connectedSince: now,
         lastSeenAt: now,

@@ -1,5 +1,6 @@
-// `k8sdeploy agent create|list|revoke|rotate`
+// `k8sdeploy agent create|list|revoke|rotate|update`
 import { Agent } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
+import { Deployment } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Command } from "commander";
 import { connectionStateName, formatTime, integerIn, printFields, printJson, printTable, warn } from "./output.js";
 import { withAdmin } from "./run.js";
@@ -48,15 +49,22 @@ export function registerAgentCommands(program: Command): void {
           return;
         }
         printTable(
-          ["ID", "NAME", "STATE", "LAST SEEN", "VERSION", "REPLICA"],
+          ["ID", "NAME", "STATE", "LAST SEEN", "VERSION", "UPDATE", "REPLICA"],
           res.agents.map((a) => [
             a.id,
             a.name,
             agentState(a),
             formatTime(a.lastSeenAt),
             a.version || "-",
+            updateColumn(a),
             a.replicaId || "-",
           ]),
+        );
+        const release = res.currentRelease;
+        process.stdout.write(
+          release
+            ? `\ncurrent agent release: ${release.version} (${release.image})\n`
+            : "\nno agent release channel configured (K8SDEPLOY_AGENT_RELEASE_*)\n",
         );
       }),
     );
@@ -95,4 +103,33 @@ export function registerAgentCommands(program: Command): void {
         warn(TOKEN_ONCE);
       }),
     );
+
+  agent
+    .command("update")
+    .description(
+      "update an agent that opted in to the current release (or --image); it rolls back by itself if the new pod never gets Ready",
+    )
+    .argument("<id>", "agent id (agt_…)")
+    .option("--image <image>", "agent image instead of the current release's")
+    .option("--json", "print the agent-update record (a Deployment) as JSON")
+    .action((id: string, opts: { image?: string; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.updateAgent({ id, image: opts.image ?? "" });
+        const d = res.deployment;
+        if (opts.json) {
+          printJson(d ? Deployment.toJSON(d) : { id: res.commandId });
+          return;
+        }
+        process.stdout.write(
+          `queued agent update ${res.commandId} for ${id}: ${d?.agentVersion ? `${d.agentVersion} (${d.image})` : (d?.image ?? "")}\n` +
+            `follow it with: k8sdeploy deployments list --agent ${id}\n`,
+        );
+      }),
+    );
+}
+
+/** `→ 0.2.0` when the agent is behind the release (`→ 0.2.0 (auto)` when it opted in), else `-`. */
+function updateColumn(a: Agent): string {
+  if (!a.availableUpdate) return "-";
+  return `→ ${a.availableUpdate.version}${a.autoUpdateEnabled ? " (auto)" : ""}`;
 }

@@ -1,6 +1,6 @@
 // The `k8sdeploy` command line (bin: dist/cli.js).
-import { createRequire } from "node:module";
 import { Command } from "commander";
+import { k8sdeployVersion } from "../version.js";
 import { registerAgentCommands } from "./agent.js";
 import { registerDeploymentCommands } from "./deployments.js";
 import { registerKeyCommands } from "./key.js";
@@ -14,10 +14,9 @@ Admin commands talk to AdminService over gRPC:
   K8SDEPLOY_ADMIN_TOKEN  admin token (default: read <K8SDEPLOY_DATA_DIR or .k8sdeploy>/admin-token)`;
 
 export function createProgram(): Command {
-  const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
   const program = new Command("k8sdeploy")
     .description("K8sDeploy orchestrator and admin CLI")
-    .version(version)
+    .version(k8sdeployVersion())
     .showHelpAfterError()
     .addHelpText("after", CLIENT_ENV_HELP);
   registerServeCommand(program);

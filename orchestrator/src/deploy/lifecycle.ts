@@ -9,6 +9,7 @@
 import { MAX_EVENTS_PER_DEPLOYMENT } from "@k8sdeploy/proto/contract/limits.js";
 import type { CommandProgress, CommandResult, DeployCommand } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import {
+  ChangeKind,
   type Deployment,
   type DeploymentEvent,
   DeploymentState,
@@ -141,6 +142,10 @@ export function newDeployment(
     message,
     replicas: undefined,
     rollbackOf,
+    pinDigest: request.pinDigest ?? false,
+    resolvedDigest: "",
+    changeKind: ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE,
+    agentVersion: "",
     queueDeadline,
     supersededBy: "",
   };
@@ -161,6 +166,7 @@ export function deployCommandOf(d: Deployment): DeployCommand {
     timeoutSeconds: d.timeoutSeconds,
     rollbackOnFailure: d.rollbackOnFailure,
     origin: d.origin,
+    pinDigest: d.pinDigest,
   };
 }
 
@@ -202,11 +208,14 @@ export function applyProgress(agentId: string, now: Date, progress: CommandProgr
     const state = progress.state === S.DEPLOYMENT_STATE_UNSPECIFIED ? S.DEPLOYMENT_STATE_IN_PROGRESS : progress.state;
     if (!isKnownState(state))
       return refuse("unknown_state", `progress state ${progress.state} is not a deployment state`);
-    if (state !== S.DEPLOYMENT_STATE_IN_PROGRESS) {
-      return refuse("backwards_state", `progress may only report in_progress, not ${stateName(state)}`);
+    // DELIVERED: a check before anything is changed (the agent's image pre-flight).
+    if (state !== S.DEPLOYMENT_STATE_IN_PROGRESS && state !== S.DEPLOYMENT_STATE_DELIVERED) {
+      return refuse("backwards_state", `progress may only report delivered or in_progress, not ${stateName(state)}`);
     }
     if (isFinal(d.state)) return ignore; // a late progress event after the result
-    if (!canMove(d.state, state)) return refuse("backwards_state", `${stateName(d.state)} → ${stateName(state)}`);
+    if (d.state !== state && !canMove(d.state, state)) {
+      return refuse("backwards_state", `${stateName(d.state)} → ${stateName(state)}`);
+    }
     // The agent re-sends its latest progress after a reconnect: keep the timeline free of repeats.
     if (state === d.state && progress.message === d.message && sameReplicas(progress.replicas, d.replicas)) {
       return ignore;
@@ -222,6 +231,7 @@ export function applyProgress(agentId: string, now: Date, progress: CommandProgr
       replicas: progress.replicas ?? d.replicas,
       previousImages: progress.previousImages.length > 0 ? progress.previousImages : d.previousImages,
       appliedImages: progress.appliedImages.length > 0 ? progress.appliedImages : d.appliedImages,
+      resolvedDigest: progress.resolvedDigest || d.resolvedDigest,
     };
     return {
       kind: "apply",
@@ -260,6 +270,7 @@ export function applyResult(agentId: string, now: Date, result: CommandResult): 
       replicas: result.replicas ?? d.replicas,
       previousImages: result.previousImages.length > 0 ? result.previousImages : d.previousImages,
       appliedImages: result.appliedImages.length > 0 ? result.appliedImages : d.appliedImages,
+      resolvedDigest: result.resolvedDigest || d.resolvedDigest,
     };
     return {
       kind: "apply",

@@ -8,6 +8,8 @@ import test from "ava";
 import pino from "pino";
 import { Webhook } from "standardwebhooks";
 import { AdminAgents } from "../agents/admin-agents.js";
+import { AgentUpdates } from "../agents/agent-updates.js";
+import { ReleaseChannel } from "../agents/release-channel.js";
 import { createMetrics } from "../metrics.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { createRedisStore } from "../store/redis-store.js";
@@ -33,6 +35,9 @@ test.after.always(async () => {
 });
 
 const log = pino({ level: "silent" });
+/** The real AdminAgents (webhooks look agents up through it), without a release channel. */
+const adminAgents = (store: Store) =>
+  new AdminAgents(store, new AgentUpdates(store, new ReleaseChannel(undefined), { readySeconds: 180, concurrency: 1 }));
 const key = Buffer.alloc(32, 3);
 
 function replica(store: Store, options: { maxAttempts?: number } = {}) {
@@ -53,7 +58,7 @@ function replica(store: Store, options: { maxAttempts?: number } = {}) {
       pollMs: 100,
     },
   });
-  const admin = new AdminWebhooks(store, new AdminAgents(store), sealer, true);
+  const admin = new AdminWebhooks(store, adminAgents(store), sealer, true);
   return { dispatcher, admin, metrics };
 }
 
@@ -258,7 +263,7 @@ test("a 4xx is not retried; 5xx are retried until the attempts are used up; a de
 test("creating a webhook refuses bad input with a message naming the field, and never echoes the URL", async (t) => {
   const store = new MemoryStore();
   const sealer = new Sealer();
-  const admin = new AdminWebhooks(store, new AdminAgents(store), sealer, false);
+  const admin = new AdminWebhooks(store, adminAgents(store), sealer, false);
   const agentId = await agentIn(store);
   const create = (extra: Record<string, unknown>) =>
     admin.createWebhook({ agentId, url: "https://hooks.example/x", format: 1, states: [], name: "", ...extra });

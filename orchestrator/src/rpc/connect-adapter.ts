@@ -247,6 +247,9 @@ async function improveErrors(
   };
 }
 
+/** How long a connection whose request body was left unread stays open after the response. */
+const LINGER_MS = 2000;
+
 /**
  * An HTTP handler answering `/k8sdeploy.v1.DeployService/*` and `/k8sdeploy.v1.AdminService/*`.
  * It replaces connectNodeAdapter (a few lines around connect-node's own request/response
@@ -298,7 +301,7 @@ export function connectHandler(
     }
     if (refusal) {
       // Without the length hint connect-node would answer resource_exhausted for a large body
-      // instead of the refusal. The unread body is discarded by Node after the response.
+      // instead of the refusal.
       const header = new Headers(uReq.header);
       header.delete("content-length");
       uReq = { ...uReq, header, body: refusingBody(refusal) };
@@ -313,8 +316,25 @@ export function connectHandler(
         observeRpc(metrics, "connect", handler.service.typeName, handler.method.name, connectCodeName(code), seconds);
       });
     }
-    const uRes = await handler(uReq);
-    await universalResponseToNodeResponse(await improveErrors(uRes, handler, outcome), res);
+    let out = await improveErrors(await handler(uReq), handler, outcome);
+    // A refused or oversize request leaves its body unread. Node would read (and discard) all of
+    // it to reuse the connection, megabytes for a 64 MiB body: close the connection instead.
+    const unread = !req.complete;
+    if (unread) {
+      const header = new Headers(out.header);
+      header.set("connection", "close");
+      out = { ...out, header };
+      // A lingering close: stop reading, send our FIN after the response, drop the socket a little
+      // later. Destroying it at once would reset the connection while the client is still sending,
+      // and the client could lose the response it has not read yet. Registered before the response
+      // is written: universalResponseToNodeResponse never resolves on node:http (see above).
+      res.once("finish", () => {
+        req.socket.pause();
+        req.socket.end();
+        setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+      });
+    }
+    await universalResponseToNodeResponse(out, res);
   };
 
   return (req, res) => {

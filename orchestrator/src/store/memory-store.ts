@@ -247,6 +247,16 @@ export class MemoryStore implements Store {
     this.emitter.emit("feed", entry);
   }
 
+  private readonly leases = new Map<string, { holder: string; until: number }>();
+
+  async tryLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const lease = this.leases.get(name);
+    if (lease && lease.until > now && lease.holder !== holder) return false;
+    this.leases.set(name, { holder, until: now + ttlMs });
+    return true;
+  }
+
   async ping(): Promise<boolean> {
     return true;
   }

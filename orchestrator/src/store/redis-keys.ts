@@ -34,6 +34,8 @@ export interface RedisKeys {
   inflight(agentId: string): string;
   /** Pub/Sub channel of the bus. */
   readonly busChannel: string;
+  /** String: holder of a replica-wide lease, with a TTL. */
+  lease(name: string): string;
   /** Sorted set of `<agentId> <commandId>` by the command's expiresAt (ms): the expiry sweep's index. */
   readonly deadlines: string;
 }
@@ -53,6 +55,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     queue: (agentId) => `${prefix}{${agentId}}:queue`,
     inflight: (agentId) => `${prefix}{${agentId}}:inflight`,
     busChannel: `${prefix}bus`,
+    lease: (name) => `${prefix}lease:${name}`,
     deadlines: `${prefix}deadlines`,
   };
 }

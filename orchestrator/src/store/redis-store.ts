@@ -10,6 +10,7 @@ import { RedisDeployments } from "./redis-deployments.js";
 import { RedisFeed } from "./redis-feed.js";
 import { DEFAULT_KEY_PREFIX, redisKeys } from "./redis-keys.js";
 import { RedisQueue } from "./redis-queue.js";
+import { tryLease } from "./redis-script.js";
 import { RedisWebhooks } from "./redis-webhooks.js";
 import type { Store } from "./store.js";
 
@@ -45,6 +46,8 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
     queue: new RedisQueue(client, keys, log),
     bus,
     webhooks: new RedisWebhooks(client, keys.prefix),
+    tryLease: async (leaseName, holder, ttlMs) =>
+      (await tryLease.run(client, [keys.lease(leaseName)], [holder, String(Math.max(1, Math.round(ttlMs)))])) === 1,
     ping: async () => {
       if (!client.isReady) return false;
       return await withTimeout(

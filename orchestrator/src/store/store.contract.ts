@@ -44,6 +44,20 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     });
   const peerOf = async (fixture: StoreFixture) => (fixture.peer ? await fixture.peer() : fixture.store);
 
+  // ---------------------------------------------------------------- leases
+
+  it("leases: one holder at a time across instances; renewable; lapses after the TTL", async (t, fixture) => {
+    const { store } = fixture;
+    const peer = await peerOf(fixture);
+    const name = `lease-${Math.random().toString(36).slice(2)}`;
+    t.true(await store.tryLease(name, "replica-a", 400));
+    t.false(await peer.tryLease(name, "replica-b", 400));
+    t.true(await store.tryLease(name, "replica-a", 400), "the holder renews");
+    await new Promise((r) => setTimeout(r, 600));
+    t.true(await peer.tryLease(name, "replica-b", 400), "taken over once lapsed");
+    t.false(await store.tryLease(name, "replica-a", 400));
+  });
+
   // ---------------------------------------------------------------- agents and keys
 
   it("agents: create and get round-trip every field, Dates as Dates; unknown id is undefined", async (t, { store }) => {

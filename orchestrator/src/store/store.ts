@@ -22,6 +22,9 @@ export interface AgentHello {
   autoUpdateEnabled: boolean;
   capabilities: number[];
   instance: string;
+  /** Namespace and Deployment the agent runs as (for agent updates); absent from older records. */
+  namespace?: string | undefined;
+  agentDeployment?: string | undefined;
 }
 
 export interface AgentRecord {
@@ -37,6 +40,10 @@ export interface AgentRecord {
   /** Replica and connection holding the agent's stream; empty when disconnected. */
   replicaId?: string | undefined;
   connectionId?: string | undefined;
+  /** The latest agent-update record (a Deployment of CHANGE_KIND_AGENT_UPDATE). */
+  lastUpdateId?: string | undefined;
+  /** Release version the release channel last updated this agent to automatically (one attempt each). */
+  autoUpdatedTo?: string | undefined;
 }
 
 export interface KeyRecord {
@@ -203,6 +210,12 @@ export interface Store {
   readonly queue: CommandQueue;
   readonly bus: Bus;
   readonly webhooks: WebhookStore;
+  /**
+   * A lease shared by every replica, for work only one of them should do at a time (the agent
+   * release rollout): true when `holder` holds `name` now — acquired because nobody held it, or
+   * renewed because `holder` already did. It lapses `ttlMs` after the last successful call.
+   */
+  tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** True when the store is reachable (health endpoint). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 // The page frame: skip link, header with navigation, theme toggle and sign out, and <main>.
 import { For, type JSX } from "solid-js";
 import { pathname } from "../lib/router.js";
+import { VERSION } from "../lib/version.js";
 import { signOut } from "../state/session.js";
 import { theme, toggleTheme } from "../state/theme.js";
 
@@ -73,6 +74,9 @@ export function Layout(props: { children: JSX.Element }) {
       <main id="main" tabindex="-1">
         {props.children}
       </main>
+      <footer class="footer muted small">
+        <span data-testid="version">K8sDeploy v{VERSION}</span>
+      </footer>
     </>
   );
 }

@@ -1,5 +1,10 @@
 // One deployment: what, where, from which commit, what happened (timeline), and a rollback.
-import { type ContainerImage, type Deployment, DeploymentState } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
+import {
+  ChangeKind,
+  type ContainerImage,
+  type Deployment,
+  DeploymentState,
+} from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
 import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
 import { admin, deploy } from "../api/clients.js";
 import { StateBadge } from "../components/Badge.js";
@@ -29,6 +34,9 @@ import { createDeploymentDetail } from "../state/deployment-detail.js";
 
 /** Why the deployment cannot be rolled back from here, or "" if it can. */
 export function rollbackBlocker(d: Deployment): string {
+  if (d.changeKind === ChangeKind.AGENT_UPDATE) {
+    return "Agent updates roll themselves back when the new agent does not become Ready; to go back, update the agent to the previous image.";
+  }
   if (!isFinalState(d.state)) return "It can be rolled back once it has finished.";
   if (d.state === DeploymentState.ROLLED_BACK) return "The agent already restored the previous images.";
   const images = new Set(d.previousImages.map((p) => p.image));
@@ -99,6 +107,36 @@ function Origin(props: { d: Deployment }) {
           </dd>
         </Show>
       </dl>
+    </Show>
+  );
+}
+
+/** The digest the agent's image pre-flight resolved, whether it was pinned, and what that means. */
+function Digest(props: { d: Deployment }) {
+  return (
+    <Show
+      when={props.d.resolvedDigest}
+      fallback={
+        <span class="muted" data-testid="digest">
+          {props.d.state === DeploymentState.QUEUED || props.d.state === DeploymentState.DELIVERED
+            ? "resolved by the agent before it patches anything"
+            : "not resolved (the registry could not be asked: see the timeline)"}
+        </span>
+      }
+    >
+      <code class="small digest" data-testid="digest">
+        {props.d.resolvedDigest}
+      </code>
+      <div class="muted small">
+        {props.d.pinDigest
+          ? "pinned: the workload runs the image by this digest, so the tag cannot drift"
+          : "the tag was written as given; deploy with pin-digest to run it by digest"}
+      </div>
+      <div class="muted small">
+        The agent resolves the image against its registry before patching (image pre-flight: tag exists, credentials
+        accepted, a variant for every node platform the pods can land on), with the workload's imagePullSecrets, its
+        service account's or the agent's own registry secret. Those never leave the cluster.
+      </div>
     </Show>
   );
 }
@@ -199,8 +237,13 @@ export function DeploymentDetail(props: { id: string }) {
                   title={`${d().namespace}/${d().workload}`}
                   sub={
                     <p class="subtitle">
-                      <StateBadge state={d().state} /> <span class="muted">{kindLabel(d().kind)} ·</span>{" "}
-                      <code class="small">{d().id}</code>
+                      <StateBadge state={d().state} />{" "}
+                      <Show when={d().changeKind === ChangeKind.AGENT_UPDATE}>
+                        <span class="badge tone-info" data-testid="agent-update-badge">
+                          Agent update{d().agentVersion ? ` to ${d().agentVersion}` : ""}
+                        </span>{" "}
+                      </Show>
+                      <span class="muted">{kindLabel(d().kind)} ·</span> <code class="small">{d().id}</code>
                     </p>
                   }
                 >
@@ -242,10 +285,16 @@ export function DeploymentDetail(props: { id: string }) {
                   <section class="card" aria-labelledby="what-h">
                     <h2 id="what-h">Target</h2>
                     <dl class="facts">
-                      <dt>Image</dt>
+                      <dt>{d().changeKind === ChangeKind.AGENT_UPDATE ? "Agent image" : "Image"}</dt>
                       <dd>
                         <ImageRef image={d().image} />
                       </dd>
+                      <Show when={d().changeKind !== ChangeKind.AGENT_UPDATE}>
+                        <dt>Digest</dt>
+                        <dd>
+                          <Digest d={d()} />
+                        </dd>
+                      </Show>
                       <dt>Agent</dt>
                       <dd>{agentName(agents.data(), d().agentId)}</dd>
                       <dt>Namespace</dt>
