@@ -286,6 +286,8 @@ export function connectHandler(
     const values = createContextValues().set(peerKey, { address, guard });
     let uReq: UniversalServerRequest = universalRequestFromNodeRequest(req, res, undefined, values);
     let refusal: ConnectError | undefined;
+    // Not a byte of a request without credentials will be read: stop reading at once.
+    if (!bearerToken(req.headers.authorization)) req.socket?.pause();
     const retryAfter = guard ? await guard.retryAfterSeconds(address) : 0;
     if (guard && retryAfter > 0) {
       refusal = new ConnectError(guard.refusal(address, retryAfter).message, ConnectCode.ResourceExhausted);
@@ -305,6 +307,8 @@ export function connectHandler(
       const header = new Headers(uReq.header);
       header.delete("content-length");
       uReq = { ...uReq, header, body: refusingBody(refusal) };
+      // Not a byte of the body will be used: stop reading it now (see the lingering close below).
+      req.socket?.pause();
     }
     const outcome: Outcome = { code: "unknown" };
     // Counted when the response is done: universalResponseToNodeResponse waits for an "end" event
@@ -316,25 +320,27 @@ export function connectHandler(
         observeRpc(metrics, "connect", handler.service.typeName, handler.method.name, connectCodeName(code), seconds);
       });
     }
-    let out = await improveErrors(await handler(uReq), handler, outcome);
-    // A refused or oversize request leaves its body unread. Node would read (and discard) all of
-    // it to reuse the connection, megabytes for a 64 MiB body: close the connection instead.
-    const unread = !req.complete;
-    if (unread) {
+    const out = await improveErrors(await handler(uReq), handler, outcome);
+    // A refused or oversize request leaves its body unread. Kept alive, Node would read (and
+    // discard) all of it, megabytes for a 64 MiB body: answer "connection: close" instead. Node then
+    // ends the socket with destroySoon(), which resets a connection that still has unread data, and
+    // the client can lose the answer it has not read yet; so this socket gets a lingering close:
+    // stop reading, send our FIN after the response, drop the socket a little later.
+    let answer = out;
+    const socket = req.socket as typeof req.socket | null; // null once the client has gone
+    if (!req.complete && socket) {
+      socket.pause();
       const header = new Headers(out.header);
       header.set("connection", "close");
-      out = { ...out, header };
-      // A lingering close: stop reading, send our FIN after the response, drop the socket a little
-      // later. Destroying it at once would reset the connection while the client is still sending,
-      // and the client could lose the response it has not read yet. Registered before the response
-      // is written: universalResponseToNodeResponse never resolves on node:http (see above).
-      res.once("finish", () => {
-        req.socket.pause();
-        req.socket.end();
-        setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
-      });
+      answer = { ...out, header };
+      // destroySoon is what Node's HTTP server calls after the last response of a connection.
+      socket.destroySoon = () => {
+        socket.pause();
+        socket.end();
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      };
     }
-    await universalResponseToNodeResponse(out, res);
+    await universalResponseToNodeResponse(answer, res);
   };
 
   return (req, res) => {
