@@ -40,8 +40,13 @@ export type KindName = "Deployment" | "StatefulSet" | "DaemonSet";
 
 export interface ActionInputs {
   server: ServerAddress;
-  /** Deploy key. Never log it. */
+  /** Deploy key. Never log it. Empty when the job authenticates with a GitHub OIDC token instead. */
   key: string;
+  /**
+   * Set when `key` is empty and the job may request an ID token (`permissions: id-token: write`):
+   * the audience to ask for (`audience` input, default `k8sdeploy`).
+   */
+  oidcAudience?: string;
   namespace: string;
   /** Workload name (`deployment` input). */
   workload: string;
@@ -270,12 +275,32 @@ export function defaultIdempotencyKey(
   return `gha-${runId}-${attempt}-${digest}`;
 }
 
+/** The audience of the ID token the action requests when `key` is empty (trust policies' default). */
+export const DEFAULT_AUDIENCE = "k8sdeploy";
+
+/** True when the runner lets this job request an ID token (the job has `permissions: id-token: write`). */
+export function canRequestIdToken(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL) && Boolean(env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+}
+
 /** Reads and validates all inputs. Throws InputError naming the first bad input. */
 export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.ProcessEnv = process.env): ActionInputs {
   const server = parseServer(required(get, "server"));
-  const key = required(get, "key");
+  const key = get("key");
   if (/[\s\p{Cc}]/u.test(key)) {
     throw new InputError("key", 'Input "key" must not contain whitespace or control characters (check the secret).');
+  }
+  const audience = get("audience") || DEFAULT_AUDIENCE;
+  if (key === "") {
+    if (!canRequestIdToken(env)) {
+      throw new InputError(
+        "key",
+        'Input "key" is required and was not supplied. Pass a deploy key, or deploy without one: give the job `permissions: id-token: write` and create a trust policy for this repository (`k8sdeploy trust create`).',
+      );
+    }
+    if (audience.length > 255 || /[\s\p{Cc}]/u.test(audience)) {
+      throw new InputError("audience", 'Input "audience" must be at most 255 characters without whitespace.');
+    }
   }
   const namespace = required(get, "namespace");
   const namespaceProblem = validateDns1123Label(namespace, "namespace");
@@ -316,6 +341,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   return {
     server,
     key,
+    ...(key === "" ? { oidcAudience: audience } : {}),
     namespace,
     workload,
     kind,

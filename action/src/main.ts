@@ -37,12 +37,35 @@ export function progressLine(event: DeploymentEvent): string {
   return `[${formatTime(event.time ?? new Date())}] ${stateName(event.state)}${text ? `: ${text}` : ""}${failure}`;
 }
 
+/** Fails the request for an ID token; its message says how to enable it. */
+class IdTokenError extends Error {}
+
+/** Asks the runner for a new GitHub OIDC token (each one is accepted once by the orchestrator). */
+function idTokenSource(audience: string): () => Promise<string> {
+  return async () => {
+    let token: string;
+    try {
+      token = await core.getIDToken(audience);
+    } catch (error) {
+      throw new IdTokenError(
+        `Could not request a GitHub OIDC token for audience "${audience}" (${error instanceof Error ? error.message : String(error)}); the job needs \`permissions: id-token: write\`, or pass a deploy key in "key"`,
+      );
+    }
+    // getIDToken masks it too; masking here keeps that true whatever @actions/core does.
+    core.setSecret(token);
+    return token;
+  };
+}
+
 /** Adds a hint to the errors a workflow author can fix. */
-function explain(error: unknown): string {
+function explain(error: unknown, oidc: boolean): string {
   const text = describeGrpcError(error);
   if (!isServiceError(error)) return text;
   switch (error.code) {
     case grpcStatus.UNAUTHENTICATED:
+      if (oidc) {
+        return `${text} (this job authenticated with its GitHub OIDC token: check the orchestrator's trust policies for this repository with \`k8sdeploy trust list\`)`;
+      }
       return `${text} (check the "key" input: the deploy key may be wrong, revoked, or for another orchestrator)`;
     case grpcStatus.UNAVAILABLE:
       if (isTlsFailure(text)) {
@@ -201,8 +224,12 @@ export async function run(): Promise<void> {
 
   let api: DeployApi | undefined;
   try {
-    api = connect(inputs.server, inputs.key, inputs.ca ? { ca: inputs.ca } : {});
+    const bearer = inputs.oidcAudience === undefined ? inputs.key : idTokenSource(inputs.oidcAudience);
+    api = connect(inputs.server, bearer, inputs.ca ? { ca: inputs.ca } : {});
     core.info(`Deploying ${inputs.image} to ${describeTarget(inputs)} through ${inputs.server.url}`);
+    if (inputs.oidcAudience !== undefined) {
+      core.info(`Authenticating with this job's GitHub OIDC token (audience "${inputs.oidcAudience}"), no deploy key.`);
+    }
     const response = await deploy(
       api,
       {
@@ -241,7 +268,7 @@ export async function run(): Promise<void> {
       failed = await follow(api, inputs, initial, report);
     }
   } catch (error) {
-    failed = explain(error);
+    failed = explain(error, inputs.oidcAudience !== undefined);
     report.error = failed;
     report.message = failed;
     if (report.deployment) report.status = stateName(report.deployment.state);

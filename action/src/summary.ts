@@ -98,6 +98,18 @@ function originCell(origin: Origin): string {
   return parts.length > 0 ? parts.join(" · ") : "—";
 }
 
+/** The trust policy and the verified OIDC claims that let the deployment in (no deploy key). */
+function trustCell(deployment: Deployment): string {
+  const claims = deployment.oidcClaims;
+  const parts = [`GitHub OIDC, trust policy ${code(deployment.trustPolicyId)}`];
+  if (claims) {
+    parts.push(code(`${claims.repository}@${claims.ref}`));
+    if (claims.environment) parts.push(`environment ${code(claims.environment)}`);
+    if (claims.workflowRef) parts.push(`workflow ${code(claims.workflowRef)}`);
+  }
+  return parts.join(" · ");
+}
+
 /** Appends the report to `summary` (e.g. core.summary) and returns it; the caller writes it. */
 export function addReport(summary: Summary, report: Report): Summary {
   const deployment = report.deployment;
@@ -133,6 +145,7 @@ export function addReport(summary: Summary, report: Report): Summary {
     ]);
   }
   rows.push(["Origin", originCell(report.origin)]);
+  if (deployment?.trustPolicyId) rows.push(["Authenticated by", trustCell(deployment)]);
 
   summary.addTable([
     [

@@ -27,6 +27,9 @@ import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { AdminTrust } from "./trust/admin-trust.js";
+import { OidcTrust } from "./trust/oidc-trust.js";
+import { GITHUB_ISSUER, OidcVerifier } from "./trust/oidc-verifier.js";
 import { k8sdeployVersion } from "./version.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
@@ -72,6 +75,10 @@ export interface AppOptions {
   authFailuresPerMinute?: number | undefined;
   /** Webhook notifications (default: plain-text secrets, 8 attempts from 10 s, 10 s timeout, no loopback). */
   webhooks?: WebhookConfig | undefined;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
+  oidcIssuer?: string | undefined;
+  /** gRPC URL for the dashboard's snippets (K8SDEPLOY_PUBLIC_URL). */
+  publicUrl?: string | undefined;
 }
 
 const DEFAULT_WEBHOOKS: WebhookConfig = {
@@ -99,6 +106,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
       webhooks: config.webhooks,
+      oidcIssuer: config.oidcIssuer,
+      publicUrl: config.publicUrl,
     },
     log,
   );
@@ -115,7 +124,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
       })
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
-  const auth = new Authenticator(store, options.adminToken);
+  const verifier = new OidcVerifier({ issuer: options.oidcIssuer ?? GITHUB_ISSUER });
+  const auth = new Authenticator(store, options.adminToken, new OidcTrust(store, verifier));
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const outcomes = new Outcomes(metrics, log);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics, outcomes });
@@ -160,7 +170,8 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   outcomes.listen(dispatcher);
   dispatcher.start();
   const webhooks = new AdminWebhooks(store, agents, sealer, webhookConfig.allowLoopback);
-  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks));
+  const trust = new AdminTrust(store, agents, verifier.issuer);
+  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks, trust));
   metrics.setSources({
     streamVersions: () => hub.streamVersions(),
     fleet: cachedFleetSnapshot(store),
@@ -180,7 +191,11 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     grpcServices: [services.agent, services.deploy, services.admin],
     httpHandlers: [
       corsHandler(options.corsOrigins ?? []),
-      dashboardConfigHandler({ githubServerUrl: options.githubServerUrl ?? "https://github.com" }),
+      dashboardConfigHandler({
+        githubServerUrl: options.githubServerUrl ?? "https://github.com",
+        publicGrpcUrl: options.publicUrl ?? "",
+        oidcIssuer: verifier.issuer,
+      }),
       connectHandler(
         log,
         {

@@ -457,3 +457,41 @@ test("agent release channel: variables, a manifest file, and what is wrong with 
     /not both/,
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// GitHub OIDC trust (issue 11)
+
+test("OIDC issuer: GitHub.com by default, GitHub Enterprise and loopback http accepted, trailing slash dropped", (t) => {
+  t.is(loadConfig(env()).oidcIssuer, "https://token.actions.githubusercontent.com");
+  t.is(
+    loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "https://ghe.example.com/_services/token/" })).oidcIssuer,
+    "https://ghe.example.com/_services/token",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "http://127.0.0.1:4000" })).oidcIssuer, "http://127.0.0.1:4000");
+});
+
+for (const value of [
+  "http://ghe.example.com",
+  "token.actions.githubusercontent.com",
+  "https://a.example/?x=1",
+  "ftp://x",
+]) {
+  test(`bad K8SDEPLOY_OIDC_ISSUER=${JSON.stringify(value)} names the variable`, (t) => {
+    const err = configError(t, env({ K8SDEPLOY_OIDC_ISSUER: value }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_OIDC_ISSUER");
+    t.regex(err.message, /https, no query; http only on a loopback host/);
+  });
+}
+
+test("public URL: unset by default; normalised to scheme://host[:port]; paths and other schemes refused", (t) => {
+  t.is(loadConfig(env()).publicUrl, undefined);
+  t.is(
+    loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "https://Deploy.Example.com:443/" })).publicUrl,
+    "https://deploy.example.com",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "http://10.0.0.5:50051" })).publicUrl, "http://10.0.0.5:50051");
+  for (const bad of ["deploy.example.com:50051", "grpc://x:1", "https://x/api", "https://u:p@x"]) {
+    const err = configError(t, env({ K8SDEPLOY_PUBLIC_URL: bad }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_PUBLIC_URL", bad);
+  }
+});

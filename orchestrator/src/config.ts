@@ -70,6 +70,10 @@ export interface Config {
   githubServerUrl: string;
   /** Failed authentications allowed per client address per minute before it is refused for a minute. */
   authFailuresPerMinute: number;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept (no trailing slash). */
+  oidcIssuer: string;
+  /** gRPC URL agents and the action dial (`https://host:port`), for the dashboard's snippets; undefined when unset. */
+  publicUrl: string | undefined;
   replicaId: string;
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
@@ -313,6 +317,18 @@ export const configTable: readonly ConfigTableRow[] = [
     default: "60",
     description: "How often the automatic rollout looks for agents to update, 1..3600.",
   },
+  {
+    variable: "K8SDEPLOY_OIDC_ISSUER",
+    default: "https://token.actions.githubusercontent.com",
+    description:
+      "Issuer of the GitHub Actions ID tokens that trust policies accept instead of deploy keys (GitHub OIDC). GitHub Enterprise Server: `https://<host>/_services/token`. Its signing keys are found through `<issuer>/.well-known/openid-configuration` and cached. `https://` only (`http://` for a loopback host, for tests).",
+  },
+  {
+    variable: "K8SDEPLOY_PUBLIC_URL",
+    default: "(unset: snippets show a placeholder)",
+    description:
+      "The orchestrator's gRPC URL as agents and GitHub Actions reach it (`https://deploy.example.com:443`, or `http://…` on a private network). The dashboard puts it into its install and workflow snippets (via `/dashboard-config.json`); it never guesses one from the address it was opened at.",
+  },
 ];
 
 /** configTable as markdown (orchestrator/CONFIG.md), with the table padded the way biome formats it. */
@@ -452,6 +468,55 @@ const githubServerUrl = envString.transform((raw, ctx): string => {
     return fail(ctx, `${q(v)} is not an origin like https://github.example.com (scheme and host, no path)`);
   }
   return url.origin;
+});
+
+const oidcIssuer = envString.transform((raw, ctx): string => {
+  if (blank(raw)) return "https://token.actions.githubusercontent.com";
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  const loopback = url !== undefined && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  if (
+    !url ||
+    !(url.protocol === "https:" || (url.protocol === "http:" && loopback)) ||
+    url.username !== "" ||
+    url.password !== "" ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(
+      ctx,
+      `${q(v)} is not an issuer URL like https://token.actions.githubusercontent.com or https://ghe.example.com/_services/token (https, no query; http only on a loopback host)`,
+    );
+  }
+  return v;
+});
+
+const publicUrl = envString.transform((raw, ctx): string | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username !== "" ||
+    url.password !== "" ||
+    (url.pathname !== "/" && url.pathname !== "") ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(ctx, `${q(v)} is not a gRPC URL like https://deploy.example.com:443 (scheme, host, port; no path)`);
+  }
+  return `${url.protocol}//${url.host}`;
 });
 
 const replicaId = envString.transform((raw, ctx): string => {
@@ -597,6 +662,8 @@ const envShape = {
   K8SDEPLOY_AGENT_UPDATE_CONCURRENCY: integer(1, 1, 100),
   K8SDEPLOY_AGENT_UPDATE_READY_SECONDS: integer(180, 5, 1800),
   K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS: integer(60, 1, 3600),
+  K8SDEPLOY_OIDC_ISSUER: oidcIssuer,
+  K8SDEPLOY_PUBLIC_URL: publicUrl,
 };
 
 /** The variables loadConfig reads (configTable must list exactly these). */
@@ -759,6 +826,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentUpdateConcurrency: e.K8SDEPLOY_AGENT_UPDATE_CONCURRENCY,
     agentUpdateReadySeconds: e.K8SDEPLOY_AGENT_UPDATE_READY_SECONDS,
     agentUpdateIntervalSeconds: e.K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS,
+    oidcIssuer: e.K8SDEPLOY_OIDC_ISSUER,
+    publicUrl: e.K8SDEPLOY_PUBLIC_URL,
   };
 }
 

@@ -20,3 +20,4 @@ export const newCommandId = () => timeOrdered("cmd");
 export const newConnectionId = () => `conn_${randomBase36(8)}`;
 export const newWebhookId = () => `whk_${randomBase36(8)}`;
 export const newDeliveryId = () => timeOrdered("whd");
+export const newTrustPolicyId = () => `tp_${randomBase36(8)}`;

@@ -222,6 +222,8 @@ export async function startStandInDeployService(options: StandInOptions): Promis
       rollbackOf: "",
       queueDeadline: new Date(now.getTime() + (request.queueTimeoutSeconds || 3600) * 1000),
       supersededBy: "",
+      trustPolicyId: "",
+      oidcClaims: undefined,
     };
     const timeline: Timeline = { deployment, events: [], snapshots: [], listeners: new Set() };
     timelines.set(deployment.id, timeline);

@@ -53,6 +53,20 @@ const AUDITED: Record<string, { event: string; fields: Picker }> = {
     }),
   },
   deleteWebhook: { event: "webhook.delete", fields: (q) => ({ webhookId: q.id }) },
+  createTrustPolicy: {
+    event: "trust_policy.create",
+    fields: (q, r) => ({
+      agentId: q.agentId,
+      name: q.name,
+      repository: q.repository,
+      ref: q.ref,
+      environment: q.environment,
+      namespaces: q.namespaces,
+      workloads: q.workloads,
+      trustPolicyId: r?.trustPolicy?.id,
+    }),
+  },
+  deleteTrustPolicy: { event: "trust_policy.delete", fields: (q) => ({ trustPolicyId: q.id }) },
 };
 
 /** `handlers` with the changing calls wrapped in audit logging. */

@@ -6,6 +6,7 @@ import type { DescribeService } from "../describe/describe-service.js";
 import type { AdminKeys } from "../keys/admin-keys.js";
 import type { AdminWebhooks } from "../notify/admin-webhooks.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "../rpc/handler.js";
+import type { AdminTrust } from "../trust/admin-trust.js";
 
 function adminUnary<Req, Res>(
   auth: Authenticator,
@@ -34,6 +35,7 @@ export function adminHandlers(
   deployments: AdminDeployments,
   describe: DescribeService,
   webhooks: AdminWebhooks,
+  trust: AdminTrust,
 ) {
   return {
     createAgent: adminUnary(auth, agents.createAgent),
@@ -54,6 +56,10 @@ export function adminHandlers(
     listWebhooks: adminUnary(auth, webhooks.listWebhooks),
     deleteWebhook: adminUnary(auth, webhooks.deleteWebhook),
     listWebhookDeliveries: adminUnary(auth, webhooks.listWebhookDeliveries),
+    // GitHub OIDC trust
+    createTrustPolicy: adminUnary(auth, trust.createTrustPolicy),
+    listTrustPolicies: adminUnary(auth, trust.listTrustPolicies),
+    deleteTrustPolicy: adminUnary(auth, trust.deleteTrustPolicy),
   };
 }
 

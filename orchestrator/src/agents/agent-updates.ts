@@ -125,6 +125,8 @@ export class AgentUpdates {
       // being applied much later.
       queueDeadline: new Date(now.getTime() + QUEUE_DEADLINE_MS),
       supersededBy: "",
+      trustPolicyId: "",
+      oidcClaims: undefined,
     };
     const { deployment: stored } = await this.store.deployments.createDeployment(deployment, {
       seq: 1,

@@ -10,12 +10,13 @@ import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import { audit } from "../audit/audit.js";
 import type { Metrics } from "../metrics.js";
 import { Code, RpcError } from "../rpc/rpc-error.js";
+import { looksLikeJwt } from "../trust/oidc-verifier.js";
 import { bearerToken } from "./authenticate.js";
 import { AGENT_TOKEN_PREFIX, DEPLOY_KEY_PREFIX, parseSecret } from "./secrets.js";
 
 export const BLOCK_SECONDS = 60;
 
-export type CredentialKind = "admin" | "deploy_key" | "agent" | "missing";
+export type CredentialKind = "admin" | "deploy_key" | "agent" | "oidc" | "missing";
 
 /** What kind of credential a request presented, judged by its shape only. */
 export function credentialKind(authorization: string | undefined): CredentialKind {
@@ -23,6 +24,7 @@ export function credentialKind(authorization: string | undefined): CredentialKin
   if (!token) return "missing";
   if (token.startsWith(`${AGENT_TOKEN_PREFIX}_`)) return "agent";
   if (token.startsWith(`${DEPLOY_KEY_PREFIX}_`)) return "deploy_key";
+  if (looksLikeJwt(token)) return "oidc";
   return "admin";
 }
 

@@ -2,6 +2,7 @@
 import { Agent } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import { Deployment } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Command } from "commander";
+import { wantsJson } from "./globals.js";
 import { connectionStateName, formatTime, integerIn, printFields, printJson, printTable, warn } from "./output.js";
 import { withAdmin } from "./run.js";
 
@@ -23,7 +24,7 @@ export function registerAgentCommands(program: Command): void {
       withAdmin(async (admin) => {
         const res = await admin.createAgent({ name: opts.name });
         const id = res.agent?.id ?? "";
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson({ id, token: res.token });
           return;
         }
@@ -44,7 +45,7 @@ export function registerAgentCommands(program: Command): void {
     .action((opts: { includeRevoked?: boolean; json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.listAgents({ includeRevoked: opts.includeRevoked ?? false });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson(res.agents.map((a) => Agent.toJSON(a)));
           return;
         }
@@ -77,7 +78,7 @@ export function registerAgentCommands(program: Command): void {
     .action((id: string, opts: { json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.revokeAgent({ id });
-        if (opts.json) printJson(res.agent ? Agent.toJSON(res.agent) : { id });
+        if (wantsJson(opts)) printJson(res.agent ? Agent.toJSON(res.agent) : { id });
         else process.stdout.write(`revoked agent ${res.agent?.id ?? id}\n`);
       }),
     );
@@ -91,7 +92,7 @@ export function registerAgentCommands(program: Command): void {
     .action((id: string, opts: { grace: number; json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.rotateAgentToken({ id, previousTokenGraceSeconds: opts.grace });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson({ id: res.agent?.id ?? id, token: res.token });
           return;
         }

@@ -8,6 +8,7 @@ import {
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { wantsJson } from "./globals.js";
 import {
   deploymentStateName,
   formatTime,
@@ -78,7 +79,7 @@ export function registerWebhookCommands(program: Command): void {
             name: opts.name ?? "",
           });
           const id = res.webhook?.id ?? "";
-          if (opts.json) {
+          if (wantsJson(opts)) {
             printJson({ id, secret: res.secret });
             return;
           }
@@ -106,7 +107,7 @@ export function registerWebhookCommands(program: Command): void {
     .action((opts: { agent?: string; json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.listWebhooks({ agentId: opts.agent ?? "" });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson(res.webhooks.map((w) => Webhook.toJSON(w)));
           return;
         }
@@ -133,7 +134,7 @@ export function registerWebhookCommands(program: Command): void {
     .action((id: string, opts: { json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.deleteWebhook({ id });
-        if (opts.json) printJson(res.webhook ? Webhook.toJSON(res.webhook) : { id });
+        if (wantsJson(opts)) printJson(res.webhook ? Webhook.toJSON(res.webhook) : { id });
         else process.stdout.write(`deleted webhook ${res.webhook?.id ?? id}\n`);
       }),
     );
@@ -152,7 +153,7 @@ export function registerWebhookCommands(program: Command): void {
           deploymentId: opts.deployment ?? "",
           limit: opts.limit,
         });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson(res.deliveries.map((d) => WebhookDelivery.toJSON(d)));
           return;
         }

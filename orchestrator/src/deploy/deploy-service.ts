@@ -21,7 +21,7 @@ import type { Metrics } from "../metrics.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
 import type { CallContext } from "../rpc/handler.js";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
-import type { KeyRecord, Store } from "../store/store.js";
+import type { KeyRecord, Store, TrustPolicyRecord } from "../store/store.js";
 import {
   asStoreUpdate,
   cancelRule,
@@ -49,19 +49,57 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 type Target = Pick<ValidDeploy, "namespace" | "workload">;
 
-function scopeProblem(key: KeyRecord, target: Target): string | undefined {
-  if (key.namespaces.length > 0 && !key.namespaces.includes(target.namespace)) {
-    return `namespace "${target.namespace}" is not allowed for deploy key ${key.id} (allowed: ${key.namespaces.join(", ")})`;
+/** A deploy key or a trust policy: bound to one agent, with namespace and workload allowlists. */
+interface Scope {
+  id: string;
+  agentId: string;
+  namespaces: string[];
+  workloads: string[];
+}
+
+const scopeLabel = (scope: Scope) => (scope.id.startsWith("tp_") ? "trust policy" : "deploy key");
+
+function scopeProblem(scope: Scope, target: Target): string | undefined {
+  if (scope.namespaces.length > 0 && !scope.namespaces.includes(target.namespace)) {
+    return `namespace "${target.namespace}" is not allowed for ${scopeLabel(scope)} ${scope.id} (allowed: ${scope.namespaces.join(", ")})`;
   }
-  if (key.workloads.length > 0 && !key.workloads.includes(target.workload)) {
-    return `workload "${target.workload}" is not allowed for deploy key ${key.id} (allowed: ${key.workloads.join(", ")})`;
+  if (scope.workloads.length > 0 && !scope.workloads.includes(target.workload)) {
+    return `workload "${target.workload}" is not allowed for ${scopeLabel(scope)} ${scope.id} (allowed: ${scope.workloads.join(", ")})`;
   }
   return undefined;
 }
 
-function checkScope(key: KeyRecord, target: Target): void {
-  const problem = scopeProblem(key, target);
+function checkScope(scope: Scope, target: Target): void {
+  const problem = scopeProblem(scope, target);
   if (problem) throw permissionDenied(problem);
+}
+
+/**
+ * The trust policy a Deploy with an ID token goes through: the token's policies whose allowlists
+ * fit the target. Several on one agent: the oldest. On several agents the target does not say
+ * which cluster is meant, so the caller must make the policies distinct (environment, ref).
+ */
+function policyForDeploy(policies: TrustPolicyRecord[], target: Target): TrustPolicyRecord {
+  const fitting = policies.filter((p) => scopeProblem(p, target) === undefined);
+  const [first] = fitting;
+  if (!first) {
+    throw permissionDenied(policies.map((p) => scopeProblem(p, target)).join("; "));
+  }
+  const agents = new Set(fitting.map((p) => p.agentId));
+  if (agents.size > 1) {
+    throw failedPrecondition(
+      `this OIDC token matches trust policies of several agents (${fitting.map((p) => `${p.id} → ${p.agentId}`).join(", ")}) that all allow ${target.namespace}/${target.workload}: ` +
+        "make them distinct (e.g. by environment or ref) so that one job deploys through one agent",
+    );
+  }
+  return first;
+}
+
+/** Who did it, for timelines and logs. */
+function callerLabel(caller: Caller): string {
+  if (caller.kind === "admin") return "an admin";
+  if (caller.kind === "key") return `deploy key ${caller.key.id}`;
+  return `${caller.claims.repository}@${caller.claims.ref || "?"} (OIDC, trust policy ${caller.policies.map((p) => p.id).join("/")})`;
 }
 
 export class DeployService {
@@ -69,23 +107,54 @@ export class DeployService {
 
   deploy = async (request: DeployRequest, ctx: CallContext): Promise<DeployResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);
-    if (caller.kind !== "key") {
+    if (caller.kind === "admin") {
       throw permissionDenied("Deploy needs a deploy key (kdk_…): it decides the agent; admins use RollbackDeployment");
     }
     const valid = validateDeployRequest(request);
-    checkScope(caller.key, valid);
     const now = new Date();
-    this.touchKey(caller.key, now);
-    const scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
-    const result = await this.submit(
-      newDeployment(newDeploymentId(), caller.key.agentId, caller.key.id, valid, now, this.queueDeadline(valid, now)),
-      scope,
-    );
+    let initial: { deployment: Deployment; event: DeploymentEvent };
+    let scope: string | undefined;
+    let via: Record<string, unknown>;
+    if (caller.kind === "key") {
+      checkScope(caller.key, valid);
+      this.touchKey(caller.key, now);
+      scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
+      initial = newDeployment(
+        newDeploymentId(),
+        caller.key.agentId,
+        caller.key.id,
+        valid,
+        now,
+        this.queueDeadline(valid, now),
+      );
+      via = { keyId: caller.key.id };
+    } else {
+      const policy = policyForDeploy(caller.policies, valid);
+      this.touchPolicy(policy, now);
+      scope = valid.idempotencyKey ? `${policy.id}:${valid.idempotencyKey}` : undefined;
+      initial = newDeployment(newDeploymentId(), policy.agentId, "", valid, now, this.queueDeadline(valid, now), "", {
+        policyId: policy.id,
+        claims: caller.claims,
+      });
+      via = {
+        trustPolicyId: policy.id,
+        oidc: {
+          repository: caller.claims.repository,
+          ref: caller.claims.ref,
+          environment: caller.claims.environment,
+          workflowRef: caller.claims.workflowRef,
+          actor: caller.claims.actor,
+          runId: caller.claims.runId,
+          tokenId: caller.claims.tokenId,
+        },
+      };
+    }
+    const result = await this.submit(initial, scope);
     this.deps.log.info(
       {
         deploymentId: result.deployment.id,
         agentId: result.deployment.agentId,
-        keyId: caller.key.id,
+        ...via,
         namespace: valid.namespace,
         workload: valid.workload,
         image: valid.image,
@@ -108,6 +177,13 @@ export class DeployService {
     if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
     this.deps.store.keys.updateKey(key.id, { lastUsedAt: now }).catch((err: unknown) => {
       this.deps.log.debug({ err, keyId: key.id }, "recording when a deploy key was last used failed");
+    });
+  }
+
+  private touchPolicy(policy: TrustPolicyRecord, now: Date): void {
+    if (policy.lastUsedAt && now.getTime() - policy.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    this.deps.store.trust.updatePolicy(policy.id, { lastUsedAt: now }).catch((err: unknown) => {
+      this.deps.log.debug({ err, trustPolicyId: policy.id }, "recording when a trust policy was last used failed");
     });
   }
 
@@ -137,14 +213,19 @@ export class DeployService {
     return { deployment, created };
   }
 
-  /** A deploy key reads only what it could have deployed: its agent, inside its allowlists. */
+  /**
+   * A deploy key reads only what it could have deployed: its agent, inside its allowlists; an ID
+   * token what one of its trust policies could have.
+   */
   private async readable(id: string, caller: Caller): Promise<Deployment> {
     if (id === "") throw invalidArgument("id: required (the deployment id returned by Deploy)");
     const deployment = await this.deps.store.deployments.getDeployment(id);
+    const covers = (scope: Scope) =>
+      deployment !== undefined && scope.agentId === deployment.agentId && scopeProblem(scope, deployment) === undefined;
     if (
       !deployment ||
-      (caller.kind === "key" &&
-        (caller.key.agentId !== deployment.agentId || scopeProblem(caller.key, deployment) !== undefined))
+      (caller.kind === "key" && !covers(caller.key)) ||
+      (caller.kind === "oidc" && !caller.policies.some(covers))
     ) {
       throw notFound(`deployment ${id} not found`);
     }
@@ -153,7 +234,12 @@ export class DeployService {
 
   cancelDeployment = async (request: CancelDeploymentRequest, ctx: CallContext): Promise<CancelDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);
-    const actor = caller.kind === "admin" ? "admin" : caller.key.id;
+    const actor =
+      caller.kind === "admin"
+        ? "admin"
+        : caller.kind === "key"
+          ? caller.key.id
+          : `${caller.claims.repository} (OIDC, trust policy ${caller.policies.map((p) => p.id).join("/")})`;
     const entry = {
       event: "deployment.cancel",
       actor,
@@ -187,7 +273,7 @@ export class DeployService {
         `deployment ${deployment.id} was already sent to agent ${deployment.agentId} (${stateName(deployment.state)}) and may be applied; wait for its outcome and roll it back if needed`,
       );
     }
-    const by = caller.kind === "admin" ? "an admin" : `deploy key ${caller.key.id}`;
+    const by = callerLabel(caller);
     const seen: { verdict?: Verdict } = {};
     const ended = await store.deployments.appendEvent(
       deployment.id,

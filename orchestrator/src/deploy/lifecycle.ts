@@ -16,6 +16,7 @@ import {
   deploymentStateToJSON,
   type Failure,
   FailureReason,
+  type OidcClaims,
   type ReplicaStatus,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { ValidDeploy } from "./validate-deploy.js";
@@ -118,6 +119,8 @@ export function newDeployment(
   now: Date,
   queueDeadline: Date,
   rollbackOf = "",
+  /** Set when a GitHub OIDC token (not a deploy key) requested it: the audit trail. */
+  trust?: { policyId: string; claims: OidcClaims },
 ): { deployment: Deployment; event: DeploymentEvent } {
   const message = `queued for agent ${agentId}`;
   const deployment: Deployment = {
@@ -148,6 +151,8 @@ export function newDeployment(
     agentVersion: "",
     queueDeadline,
     supersededBy: "",
+    trustPolicyId: trust?.policyId ?? "",
+    oidcClaims: trust?.claims,
   };
   return {
     deployment,

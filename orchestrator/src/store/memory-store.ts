@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { MemoryOnce, MemoryTrustPolicies } from "./memory-trust.js";
 import { MemoryWebhooks } from "./memory-webhooks.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type {
@@ -132,6 +133,8 @@ export class MemoryStore implements Store {
 
   readonly queue = new MemoryQueue();
   readonly webhooks = new MemoryWebhooks();
+  readonly trust = new MemoryTrustPolicies();
+  readonly once = new MemoryOnce();
 
   readonly agents = {
     createAgent: async (agent: AgentRecord) => {

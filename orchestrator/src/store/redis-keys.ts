@@ -38,6 +38,12 @@ export interface RedisKeys {
   lease(name: string): string;
   /** Sorted set of `<agentId> <commandId>` by the command's expiresAt (ms): the expiry sweep's index. */
   readonly deadlines: string;
+  /** JSON TrustPolicyRecord (GitHub OIDC trust). */
+  trustPolicy(id: string): string;
+  /** Sorted set of trust policy ids, score = createdAt (ms). */
+  readonly trustPolicyIndex: string;
+  /** One-time marker (e.g. an ID token's issuer and jti), with a TTL. */
+  once(id: string): string;
 }
 
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
@@ -57,5 +63,8 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     busChannel: `${prefix}bus`,
     lease: (name) => `${prefix}lease:${name}`,
     deadlines: `${prefix}deadlines`,
+    trustPolicy: (id) => `${prefix}trust:${id}`,
+    trustPolicyIndex: `${prefix}trusts`,
+    once: (id) => `${prefix}once:${id}`,
   };
 }

@@ -11,6 +11,7 @@ import { RedisFeed } from "./redis-feed.js";
 import { DEFAULT_KEY_PREFIX, redisKeys } from "./redis-keys.js";
 import { RedisQueue } from "./redis-queue.js";
 import { tryLease } from "./redis-script.js";
+import { redisOnceStore, redisTrustPolicyStore } from "./redis-trust.js";
 import { RedisWebhooks } from "./redis-webhooks.js";
 import type { Store } from "./store.js";
 
@@ -40,6 +41,8 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
   let closing: Promise<void> | undefined;
 
   return {
+    trust: redisTrustPolicyStore(client, keys),
+    once: redisOnceStore(client, keys),
     agents: redisAgentStore(client, keys),
     keys: redisKeyStore(client, keys),
     deployments: new RedisDeployments(client, keys, feed, log),

@@ -20,6 +20,7 @@ import {
   type FeedEntry,
   type KeyRecord,
   type Store,
+  type TrustPolicyRecord,
   type WebhookRecord,
 } from "./store.js";
 
@@ -176,6 +177,67 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       t.is(record?.agentId, "agt_a");
     }
     t.is(await store.keys.updateKey("key_missing", { name: "x" }), undefined);
+  });
+
+  // ---------------------------------------------------------------- trust policies and one-time markers
+
+  it("trust: create, get, list oldest first, filter by agent, update and clear", async (t, { store }) => {
+    await store.trust.createPolicy(makePolicy("tp_2", "agt_a", 2_000));
+    await store.trust.createPolicy(makePolicy("tp_3", "agt_b", 3_000, { ref: "refs/tags/v*" }));
+    const first = makePolicy("tp_1", "agt_a", 1_000, { environment: "production", lastUsedAt: new Date(1_500) });
+    await store.trust.createPolicy(first);
+
+    const got = await store.trust.getPolicy("tp_1");
+    t.deepEqual(strip(got), strip(first));
+    t.true(got?.createdAt instanceof Date);
+    t.true(got?.lastUsedAt instanceof Date);
+    if (got) got.repository = "changed/here";
+    t.is((await store.trust.getPolicy("tp_1"))?.repository, "acme/web");
+    t.is(await store.trust.getPolicy("tp_missing"), undefined);
+
+    t.deepEqual(
+      (await store.trust.listPolicies()).map((p) => p.id),
+      ["tp_1", "tp_2", "tp_3"],
+    );
+    t.deepEqual(
+      (await store.trust.listPolicies("agt_a")).map((p) => p.id),
+      ["tp_1", "tp_2"],
+    );
+    t.deepEqual(await store.trust.listPolicies("agt_none"), []);
+
+    const deleted = await store.trust.updatePolicy("tp_2", { deletedAt: new Date(9_000) });
+    t.deepEqual(deleted?.deletedAt, new Date(9_000));
+    t.deepEqual(deleted?.namespaces, ["web"]);
+    const restored = await store.trust.updatePolicy("tp_2", { deletedAt: undefined, lastUsedAt: new Date(9_500) });
+    for (const record of [restored, await store.trust.getPolicy("tp_2")]) {
+      t.is(record?.id, "tp_2");
+      t.is(record?.deletedAt, undefined);
+      t.deepEqual(record?.lastUsedAt, new Date(9_500));
+      t.is(record?.agentId, "agt_a");
+    }
+    t.is(await store.trust.updatePolicy("tp_missing", { name: "x" }), undefined);
+  });
+
+  it("once: the first claim wins, later ones lose until the marker expires; ids are independent", async (t, fixture) => {
+    const peer = await peerOf(fixture);
+    t.true(await fixture.store.once.claimOnce("iss|jti-1", 60_000));
+    t.false(await fixture.store.once.claimOnce("iss|jti-1", 60_000));
+    t.false(await peer.once.claimOnce("iss|jti-1", 60_000), "another replica sees the marker");
+    t.true(await peer.once.claimOnce("iss|jti-2", 60_000));
+    // A short TTL: the marker is gone once it has passed.
+    t.true(await fixture.store.once.claimOnce("iss|short", 300));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.true(await fixture.store.once.claimOnce("iss|short", 60_000), "the marker expired with its TTL");
+    t.false(await peer.once.claimOnce("iss|short", 60_000));
+    t.false(await peer.once.claimOnce("iss|jti-1", 60_000));
+  });
+
+  it("once: of 20 concurrent claims of one id on two instances exactly one wins", async (t, fixture) => {
+    const peer = await peerOf(fixture);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : fixture.store).once.claimOnce("iss|race", 60_000)),
+    );
+    t.is(results.filter(Boolean).length, 1);
   });
 
   // ---------------------------------------------------------------- deployments
@@ -958,6 +1020,30 @@ function makeWebhook(
     sealedSecret: "plain:whsec_c2VjcmV0",
     secretPrefix: "whsec_c2Vj",
     states: [],
+    createdAt: new Date(createdAtMs),
+    ...extra,
+  };
+}
+
+function makePolicy(
+  id: string,
+  agentId: string,
+  createdAtMs: number,
+  extra: Partial<TrustPolicyRecord> = {},
+): TrustPolicyRecord {
+  return {
+    id,
+    name: `policy ${id}`,
+    agentId,
+    issuer: "https://token.actions.githubusercontent.com",
+    audience: "k8sdeploy",
+    repository: "acme/web",
+    repositoryId: "123",
+    ref: "",
+    environment: "",
+    workflowRef: "",
+    namespaces: ["web"],
+    workloads: [],
     createdAt: new Date(createdAtMs),
     ...extra,
   };

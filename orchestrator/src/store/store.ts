@@ -203,7 +203,54 @@ export interface Bus {
   subscribe(listener: (message: BusMessage) => void): Promise<Subscription>;
 }
 
+// ---------------------------------------------------------------- GitHub OIDC trust (issue 11)
+
+/** Which GitHub Actions ID tokens may deploy through an agent (see TrustPolicy in admin.proto). */
+export interface TrustPolicyRecord {
+  id: string;
+  name: string;
+  agentId: string;
+  issuer: string;
+  audience: string;
+  /** `owner/name`, compared case-insensitively. */
+  repository: string;
+  /** Empty: any. */
+  repositoryId: string;
+  /** Empty: any; exact, or a prefix ending in `*`. */
+  ref: string;
+  /** Empty: any. */
+  environment: string;
+  /** Empty: any; exact, or a prefix ending in `*`. */
+  workflowRef: string;
+  namespaces: string[];
+  workloads: string[];
+  createdAt: Date;
+  lastUsedAt?: Date | undefined;
+  deletedAt?: Date | undefined;
+}
+
+export interface TrustPolicyStore {
+  createPolicy(policy: TrustPolicyRecord): Promise<void>;
+  getPolicy(id: string): Promise<TrustPolicyRecord | undefined>;
+  /** Oldest first; only the agent's policies when agentId is given. */
+  listPolicies(agentId?: string): Promise<TrustPolicyRecord[]>;
+  updatePolicy(id: string, patch: Partial<Omit<TrustPolicyRecord, "id">>): Promise<TrustPolicyRecord | undefined>;
+}
+
+/** One-time markers, e.g. the `jti` of an ID token: shared by every replica. */
+export interface OnceStore {
+  /**
+   * True for the first caller that claims `id` within `ttlMs`, false for every later one until the
+   * marker expires (atomic across replicas: Redis SET NX PX). `ttlMs` is at least 1.
+   */
+  claimOnce(id: string, ttlMs: number): Promise<boolean>;
+}
+
 export interface Store {
+  /** GitHub OIDC trust policies (issue 11). */
+  readonly trust: TrustPolicyStore;
+  /** One-time markers (ID token ids). */
+  readonly once: OnceStore;
   readonly agents: AgentStore;
   readonly keys: KeyStore;
   readonly deployments: DeploymentStore;

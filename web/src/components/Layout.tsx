@@ -9,6 +9,7 @@ const links = [
   { href: "/deployments", label: "Deployments", match: (p: string) => p === "/" || p.startsWith("/deployments") },
   { href: "/agents", label: "Agents", match: (p: string) => p.startsWith("/agents") },
   { href: "/keys", label: "Deploy keys", match: (p: string) => p.startsWith("/keys") },
+  { href: "/trust", label: "Trust", match: (p: string) => p.startsWith("/trust") },
   { href: "/cluster", label: "Cluster", match: (p: string) => p.startsWith("/cluster") },
   { href: "/webhooks", label: "Webhooks", match: (p: string) => p.startsWith("/webhooks") },
 ];

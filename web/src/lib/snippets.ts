@@ -10,6 +10,7 @@ export const AGENT_SECRET = "k8sdeploy-agent";
 export const AGENT_CONFIG = "k8sdeploy-agent-config";
 export const AGENT_DEPLOYMENT = "k8sdeploy-agent";
 export const AGENT_APPLYSET = "k8sdeploy-agent-install";
+export const AGENT_SERVICE_ACCOUNT = "k8sdeploy-agent";
 export const KUSTOMIZE_ROOT = "https://github.com/k8sdeploy/k8sdeploy//agent/deploy/kustomize";
 export const RELEASE_REF = `v${VERSION}`;
 export const ACTION_REF = `k8sdeploy/k8sdeploy@v${VERSION.split(".")[0]}`;
@@ -115,3 +116,129 @@ export function workflowSnippet(options: { serverUrl: string; namespace?: string
     "    image: ghcr.io/${{ github.repository }}:${{ github.sha }}",
   ].join("\n");
 }
+
+/**
+ * A complete workflow that deploys with the job's GitHub OIDC token instead of a deploy key: the
+ * job needs `permissions: id-token: write` (and `contents: read` to check out), and `key` is left out.
+ */
+export function oidcWorkflowSnippet(options: {
+  serverUrl: string;
+  ref?: string;
+  environment?: string;
+  namespace?: string;
+  workload?: string;
+  audience?: string;
+}): string {
+  const branch = options.ref?.startsWith("refs/heads/") && !options.ref.endsWith("*") ? options.ref.slice(11) : "";
+  const tags = options.ref?.startsWith("refs/tags/") ? options.ref.slice(10) : "";
+  const on = branch
+    ? ["on:", "  push:", `    branches: [${yamlScalar(branch)}]`]
+    : tags
+      ? ["on:", "  push:", `    tags: [${JSON.stringify(tags)}]`]
+      : ["on:", "  push:"];
+  return [
+    "# .github/workflows/deploy.yml",
+    "name: Deploy",
+    ...on,
+    "jobs:",
+    "  deploy:",
+    "    runs-on: ubuntu-latest",
+    ...(options.environment ? [`    environment: ${yamlScalar(options.environment)}`] : []),
+    "    permissions:",
+    "      contents: read",
+    "      id-token: write # lets the action request the job's OIDC token; no deploy key is stored",
+    "    steps:",
+    "      # … build and push the image first …",
+    `      - uses: ${ACTION_REF}`,
+    "        with:",
+    `          server: ${yamlScalar(server(options.serverUrl))}`,
+    ...(options.audience && options.audience !== "k8sdeploy"
+      ? [`          audience: ${yamlScalar(options.audience)}`]
+      : []),
+    `          namespace: ${options.namespace ? yamlScalar(options.namespace) : "<namespace>"}`,
+    `          deployment: ${options.workload ? yamlScalar(options.workload) : "<workload>"}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
+    "          image: ghcr.io/${{ github.repository }}:${{ github.sha }}",
+  ].join("\n");
+}
+
+/**
+ * The Role and RoleBinding that let the agent deploy to and read one namespace: the objects of
+ * agent/deploy/kustomize/base/rbac-target.yaml with `namespace` changed (kept equal by a test).
+ */
+export function namespaceRoleSnippet(namespace: string): string {
+  const ns = yamlScalar(namespace);
+  return [
+    "kubectl apply -f - <<'EOF'",
+    "apiVersion: rbac.authorization.k8s.io/v1",
+    "kind: Role",
+    "metadata:",
+    "  name: k8sdeploy-agent",
+    `  namespace: ${ns}`,
+    "  labels:",
+    "    app.kubernetes.io/name: k8sdeploy-agent",
+    "rules:",
+    '  - apiGroups: ["apps"]',
+    '    resources: ["deployments", "statefulsets", "daemonsets"]',
+    '    verbs: ["get", "list", "watch", "patch"]',
+    '  - apiGroups: ["apps"]',
+    '    resources: ["replicasets", "controllerrevisions"]',
+    '    verbs: ["get", "list", "watch"]',
+    '  - apiGroups: [""]',
+    '    resources: ["pods"]',
+    '    verbs: ["get", "list", "watch", "delete"]',
+    "---",
+    "apiVersion: rbac.authorization.k8s.io/v1",
+    "kind: RoleBinding",
+    "metadata:",
+    "  name: k8sdeploy-agent",
+    `  namespace: ${ns}`,
+    "  labels:",
+    "    app.kubernetes.io/name: k8sdeploy-agent",
+    "roleRef:",
+    "  apiGroup: rbac.authorization.k8s.io",
+    "  kind: Role",
+    "  name: k8sdeploy-agent",
+    "subjects:",
+    "  - kind: ServiceAccount",
+    `    name: ${AGENT_SERVICE_ACCOUNT}`,
+    `    namespace: ${AGENT_NAMESPACE}`,
+    "EOF",
+  ].join("\n");
+}
+
+/** The ClusterRole that lets the agent list namespaces: agent/deploy/kustomize/base/rbac-namespaces.yaml. */
+export function namespacesRoleSnippet(): string {
+  return [
+    "kubectl apply -f - <<'EOF'",
+    "apiVersion: rbac.authorization.k8s.io/v1",
+    "kind: ClusterRole",
+    "metadata:",
+    "  name: k8sdeploy-agent-namespaces",
+    "  labels:",
+    "    app.kubernetes.io/name: k8sdeploy-agent",
+    "rules:",
+    '  - apiGroups: [""]',
+    '    resources: ["namespaces"]',
+    '    verbs: ["get", "list"]',
+    "---",
+    "apiVersion: rbac.authorization.k8s.io/v1",
+    "kind: ClusterRoleBinding",
+    "metadata:",
+    "  name: k8sdeploy-agent-namespaces",
+    "  labels:",
+    "    app.kubernetes.io/name: k8sdeploy-agent",
+    "roleRef:",
+    "  apiGroup: rbac.authorization.k8s.io",
+    "  kind: ClusterRole",
+    "  name: k8sdeploy-agent-namespaces",
+    "subjects:",
+    "  - kind: ServiceAccount",
+    `    name: ${AGENT_SERVICE_ACCOUNT}`,
+    `    namespace: ${AGENT_NAMESPACE}`,
+    "EOF",
+  ].join("\n");
+}
+
+/** The overlay that grants the agent every namespace instead. */
+export const CLUSTER_WIDE_OVERLAY = "agent/deploy/kustomize/overlays/cluster-wide";
