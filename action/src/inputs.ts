@@ -69,6 +69,22 @@ export interface ActionInputs {
   caFile?: string;
   /** Never empty: the input, one derived from the workflow run, or a random one for this run. */
   idempotencyKey: string;
+  /** Report to GitHub (commit status or deployment): only when `github-token` is set. */
+  github?: GitHubReport;
+}
+
+/** What `github-token`, `github-status` and `github-environment` ask for. */
+export interface GitHubReport {
+  /** Never log it (masked by main.ts). */
+  token: string;
+  kind: "commit" | "deployment";
+  /** Deployment environment (github-status: deployment); default the namespace. */
+  environment: string;
+  /** Commit status context: `k8sdeploy/<namespace>/<workload>`. */
+  context: string;
+  owner: string;
+  repo: string;
+  sha: string;
 }
 
 /** Reads one input by its action.yml name; returns "" when it is unset. */
@@ -340,5 +356,42 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
     pinDigest,
     ...(ca ? { ca, caFile } : {}),
     idempotencyKey,
+    ...gitHubReport(get, env, namespace, workload),
+  };
+}
+
+/** `github-token` (and its companions): where and how to report the outcome to GitHub. */
+function gitHubReport(
+  get: InputGetter,
+  env: NodeJS.ProcessEnv,
+  namespace: string,
+  workload: string,
+): { github?: GitHubReport } {
+  const token = get("github-token");
+  const kindValue = get("github-status") || "commit";
+  if (kindValue !== "commit" && kindValue !== "deployment") {
+    throw new InputError(
+      "github-status",
+      `Input "github-status" must be commit or deployment; got ${show(kindValue)}.`,
+    );
+  }
+  const environment = get("github-environment") || namespace;
+  if (environment.length > 255) {
+    throw new InputError("github-environment", 'Input "github-environment" is longer than 255 characters.');
+  }
+  if (token === "") return {};
+  if (/[\s\p{Cc}]/u.test(token)) {
+    throw new InputError("github-token", 'Input "github-token" must not contain whitespace or control characters.');
+  }
+  const [owner = "", repo = ""] = (env.GITHUB_REPOSITORY ?? "").split("/");
+  const sha = env.GITHUB_SHA ?? "";
+  if (owner === "" || repo === "" || !/^[0-9a-f]{40}$/.test(sha)) {
+    throw new InputError(
+      "github-token",
+      'Input "github-token" needs GITHUB_REPOSITORY (owner/repo) and GITHUB_SHA, which the runner sets; run the step in a workflow.',
+    );
+  }
+  return {
+    github: { token, kind: kindValue, environment, context: `k8sdeploy/${namespace}/${workload}`, owner, repo, sha },
   };
 }

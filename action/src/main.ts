@@ -19,6 +19,7 @@ import {
   stateName,
   waitSeconds,
 } from "./follow.js";
+import { GitHubReporter } from "./github-status.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { originFromEnv } from "./origin.js";
 import { addReport, failureReasonName, formatReplicas, formatTime, type Report } from "./summary.js";
@@ -189,6 +190,8 @@ export async function run(): Promise<void> {
   // Mask the key before anything else can print it.
   const key = core.getInput("key");
   if (key !== "") core.setSecret(key);
+  const githubToken = core.getInput("github-token");
+  if (githubToken !== "") core.setSecret(githubToken);
 
   let inputs: ActionInputs;
   try {
@@ -217,6 +220,7 @@ export async function run(): Promise<void> {
     finishedAt: startedAt,
   };
   let failed = "";
+  const github = inputs.github ? new GitHubReporter(inputs.github, origin.runUrl) : undefined;
 
   let api: DeployApi | undefined;
   try {
@@ -250,6 +254,7 @@ export async function run(): Promise<void> {
     report.status = stateName(initial.state);
     report.message = initial.message;
     core.setOutput("deployment-id", initial.id);
+    await github?.started(initial, inputs.image);
     core.info(
       response.created
         ? `Deployment ${initial.id} created (${stateName(initial.state)}).`
@@ -271,6 +276,8 @@ export async function run(): Promise<void> {
     api?.close();
   }
 
+  // With wait: false and no failure the outcome is not known here: the status stays pending.
+  if (github && (report.waited || failed)) await github.finished(report.deployment, report.message);
   report.finishedAt = Date.now();
   if (report.status) core.setOutput("status", report.status);
   core.setOutput("message", report.message);

@@ -19,9 +19,12 @@ import { createExecutors } from "./executors.js";
 import { type HealthServer, startHealthServer } from "./health/health-server.js";
 import { AgentHealth } from "./health/health-state.js";
 import { loadKubeConfig } from "./kube.js";
-import { createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
+import { captureProcessWarnings, createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
+import { AgentMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE } from "./observability/metrics.js";
 import type { PreflightOptions } from "./registry/preflight.js";
 import { SelfUpdateState } from "./update/self-update.js";
+
+const warnings = captureProcessWarnings();
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--version") || argv.includes("-v")) {
@@ -38,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     config = loadConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
+    warnings.flushAsText();
     process.stderr.write(`k8sdeploy-agent: ${error.message}\nSee \`k8sdeploy-agent --help\` for the variables.\n`);
     return AGENT_EXIT_CODES.config;
   }
@@ -45,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   installCrashHandlers(log);
   routeGrpcLogs(log);
+  warnings.routeTo(log);
   // grpc-js reads only lower-case proxy variables.
   Object.assign(process.env, config.grpcProxyEnv);
   log.info(describeConfig(config), "starting k8sdeploy-agent");
@@ -68,15 +73,23 @@ async function main(argv: string[]): Promise<number> {
   // Probes: the API server is asked for its version every 30 s (GET /version is open to every
   // authenticated caller); the connection state comes from the runner.
   const health = new AgentHealth();
+  const metrics = new AgentMetrics(config.agentVersion);
+  metrics.setSources({
+    connected: () => health.readiness().checks.orchestrator?.state === "connected",
+    apiServerOk: () => health.readiness().checks.apiServer?.ok === true,
+  });
   let healthServer: HealthServer | undefined;
   if (config.healthListen) {
     try {
-      healthServer = await startHealthServer(health, config.healthListen);
+      healthServer = await startHealthServer(health, config.healthListen, {
+        contentType: METRICS_CONTENT_TYPE,
+        render: () => metrics.render(),
+      });
     } catch (error) {
       log.fatal({ err: error }, "cannot listen for the probes (K8SDEPLOY_HEALTH_LISTEN)");
       return AGENT_EXIT_CODES.config;
     }
-    log.info({ address: healthServer.address }, "probe endpoint listening (/livez, /readyz)");
+    log.info({ address: healthServer.address }, "probe endpoint listening (/livez, /readyz, /metrics)");
   }
   const probeApiServer = () => {
     const timeout = AbortSignal.timeout(10_000);
@@ -110,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
       const exit = await runAgent(config, executors, log, stop.signal, {
         kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
         onConnectionState: (state, server) => health.connection(state, server),
+        metrics,
       });
       const updating = exit.reason === "superseded" ? selfUpdate.inProgress : undefined;
       if (updating !== undefined && !stop.signal.aborted) {

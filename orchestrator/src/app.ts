@@ -1,5 +1,6 @@
 // Wires the store and the features into the handlers that the servers expose.
 import type { Logger } from "pino";
+import { auditAdmin } from "./admin/admin-audit.js";
 import { adminHandlers } from "./admin/admin-service.js";
 import { AdminAgents } from "./agents/admin-agents.js";
 import { AgentHub } from "./agents/agent-hub.js";
@@ -8,13 +9,18 @@ import { AutoUpdater } from "./agents/auto-updater.js";
 import { ReleaseChannel } from "./agents/release-channel.js";
 import { AuthGuard } from "./auth/auth-guard.js";
 import { Authenticator } from "./auth/authenticate.js";
-import type { AgentReleaseSource, Config } from "./config.js";
+import type { AgentReleaseSource, Config, WebhookConfig } from "./config.js";
 import { AdminDeployments } from "./deploy/admin-deployments.js";
 import { DeployService } from "./deploy/deploy-service.js";
 import { ExpirySweeper } from "./deploy/expiry.js";
+import { Outcomes } from "./deploy/outcome.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
+import { AdminWebhooks } from "./notify/admin-webhooks.js";
+import { WebhookDispatcher } from "./notify/dispatcher.js";
+import { Sealer } from "./notify/sealed-secret.js";
+import { cachedFleetSnapshot } from "./observability/fleet.js";
 import { connectHandler } from "./rpc/connect-adapter.js";
 import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
 import type { HttpHandler } from "./server/http-server.js";
@@ -24,6 +30,7 @@ import type { Store } from "./store/store.js";
 import { AdminTrust } from "./trust/admin-trust.js";
 import { OidcTrust } from "./trust/oidc-trust.js";
 import { GITHUB_ISSUER, OidcVerifier } from "./trust/oidc-verifier.js";
+import { k8sdeployVersion } from "./version.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
 import { defaultWebDist, webAppHandler } from "./web/static-handler.js";
@@ -66,11 +73,21 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Webhook notifications (default: plain-text secrets, 8 attempts from 10 s, 10 s timeout, no loopback). */
+  webhooks?: WebhookConfig | undefined;
   /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
   oidcIssuer?: string | undefined;
   /** gRPC URL for the dashboard's snippets (K8SDEPLOY_PUBLIC_URL). */
   publicUrl?: string | undefined;
 }
+
+const DEFAULT_WEBHOOKS: WebhookConfig = {
+  key: undefined,
+  maxAttempts: 8,
+  backoffSeconds: 10,
+  timeoutSeconds: 10,
+  allowLoopback: false,
+};
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
   return createAppWith(
@@ -88,6 +105,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      webhooks: config.webhooks,
       oidcIssuer: config.oidcIssuer,
       publicUrl: config.publicUrl,
     },
@@ -97,13 +115,20 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
 export async function createAppWith(options: AppOptions, log: Logger): Promise<App> {
   const store: Store = options.redisUrl
-    ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
+    ? await createRedisStore(options.redisUrl, {
+        replicaId: options.replicaId,
+        log: {
+          warn: (obj, msg) => log.warn(obj, msg),
+          redisError: (connection) => metrics.redisErrors.inc({ connection }),
+        },
+      })
     : new MemoryStore();
   log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
   const verifier = new OidcVerifier({ issuer: options.oidcIssuer ?? GITHUB_ISSUER });
   const auth = new Authenticator(store, options.adminToken, new OidcTrust(store, verifier));
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
-  const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
+  const outcomes = new Outcomes(metrics, log);
+  const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics, outcomes });
   const updates = new AgentUpdates(store, new ReleaseChannel(options.agentRelease, log), {
     readySeconds: options.agentUpdateReadySeconds ?? 180,
     concurrency: options.agentUpdateConcurrency ?? 1,
@@ -123,16 +148,35 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     log,
     metrics,
     defaultQueueTimeoutSeconds: options.queueTimeoutSeconds ?? 3600,
+    outcomes,
   });
   const deployments = new AdminDeployments(store, deploy, agents);
   const describe = new DescribeService(store, agents, options.describeTimeoutSeconds * 1000);
-  const expiry = new ExpirySweeper(store, metrics, log);
+  const expiry = new ExpirySweeper(store, metrics, log, outcomes);
   await hub.start();
   await describe.start();
   if (options.agentRelease !== undefined && options.agentAutoUpdate !== false) autoUpdater.start();
   expiry.start();
+  const webhookConfig = options.webhooks ?? DEFAULT_WEBHOOKS;
+  const sealer = new Sealer(webhookConfig.key);
+  const dispatcher = new WebhookDispatcher({
+    store,
+    log,
+    metrics,
+    sealer,
+    options: { ...webhookConfig, githubServerUrl: options.githubServerUrl ?? "https://github.com" },
+    userAgent: `K8sDeploy-Webhook/${k8sdeployVersion()}`,
+  });
+  outcomes.listen(dispatcher);
+  dispatcher.start();
+  const webhooks = new AdminWebhooks(store, agents, sealer, webhookConfig.allowLoopback);
   const trust = new AdminTrust(store, agents, verifier.issuer);
-  const admin = adminHandlers(auth, agents, keys, deployments, describe, trust);
+  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks, trust));
+  metrics.setSources({
+    streamVersions: () => hub.streamVersions(),
+    fleet: cachedFleetSnapshot(store),
+    webhookBacklog: () => store.webhooks.pendingDeliveries(),
+  });
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
   const services = grpcServices(log, hub, deploy, admin);
@@ -159,6 +203,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
           admin: { service: services.admin, handlers: admin as never },
         },
         authGuard,
+        metrics,
       ),
       ...(webDist ? [webAppHandler(webDist)] : []),
     ],
@@ -171,6 +216,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
       describe.stop();
       autoUpdater.stop();
       await expiry.stop();
+      await dispatcher.stop();
       await hub.shutdown();
       await store.close();
     },

@@ -355,6 +355,47 @@ test("HTTP TLS, GitHub server URL and the auth failure limit: bad values name th
   );
 });
 
+test("webhooks: defaults, explicit values, and bad values name the variable without echoing the key", (t) => {
+  t.deepEqual(loadConfig(env()).webhooks, {
+    key: undefined,
+    maxAttempts: 8,
+    backoffSeconds: 10,
+    timeoutSeconds: 10,
+    allowLoopback: false,
+  });
+  const key = Buffer.alloc(32, 9);
+  const c = loadConfig(
+    env({
+      K8SDEPLOY_WEBHOOK_KEY: key.toString("base64"),
+      K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: "3",
+      K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS: "1",
+      K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: "2",
+      K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "true",
+    }),
+  );
+  t.deepEqual(c.webhooks, { key, maxAttempts: 3, backoffSeconds: 1, timeoutSeconds: 2, allowLoopback: true });
+  const short = Buffer.alloc(16, 1).toString("base64");
+  const message = configError(t, env({ K8SDEPLOY_WEBHOOK_KEY: short })).message;
+  t.is(message, "K8SDEPLOY_WEBHOOK_KEY: must decode to 32 bytes, not 16 (openssl rand -base64 32)");
+  t.false(message.includes(short));
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_KEY: "not base64!" })).message,
+    /^K8SDEPLOY_WEBHOOK_KEY: is not base64/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: "0" })).message,
+    /^K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: 0 is out of range 1\.\.50/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: "61" })).message,
+    /^K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: 61 is out of range 1\.\.60/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "yes" })).message,
+    /^K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "yes" is not true or false/,
+  );
+});
+
 test("agent release channel: variables, a manifest file, and what is wrong with them", (t) => {
   const image = `ghcr.io/k8sdeploy/agent:0.2.0@sha256:${"a".repeat(64)}`;
   t.is(loadConfig(env()).agentRelease, undefined);

@@ -99,6 +99,17 @@ export interface Config {
   agentUpdateReadySeconds: number;
   /** How often the automatic rollout looks for agents to update. */
   agentUpdateIntervalSeconds: number;
+  /** Webhook notifications (notify/). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** 32 bytes that encrypt webhook URLs and secrets at rest; undefined: stored as plain text. */
+  key: Buffer | undefined;
+  maxAttempts: number;
+  backoffSeconds: number;
+  timeoutSeconds: number;
+  allowLoopback: boolean;
 }
 
 export interface AgentReleaseInfo {
@@ -235,6 +246,36 @@ export const configTable: readonly ConfigTableRow[] = [
     default: "30",
     description:
       "Failed authentications (wrong or missing admin token, deploy key or agent token) allowed per client address per minute, 1..100000, on both ports; past it that address gets RESOURCE_EXHAUSTED for 60 s. Counted per replica.",
+  },
+  // Webhook notifications.
+  {
+    variable: "K8SDEPLOY_WEBHOOK_KEY",
+    default: "(unset: stored as plain text)",
+    description:
+      "32 random bytes, base64 (`openssl rand -base64 32`), that encrypt webhook URLs and signing secrets in the store (AES-256-GCM). Keep it in a Secret, the same on every replica; values stored under another key are refused (the delivery fails saying so). Never logged.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS",
+    default: "8",
+    description:
+      "Attempts per webhook delivery, 1..50, before it is given up (network errors, timeouts, 408, 425, 429 and 5xx are retried; other answers are not).",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS",
+    default: "10",
+    description:
+      "Delay before the second attempt, 1..3600; each further one waits three times longer, at most an hour, ±20 % (defaults: 10 s, 30 s, 90 s, … about 2 h for 8 attempts). A longer Retry-After is honoured.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS",
+    default: "10",
+    description: "Seconds, 1..60, a webhook receiver has to answer one attempt.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK",
+    default: "false",
+    description:
+      "`true` lets webhooks call loopback addresses (127.0.0.0/8, ::1, localhost), e.g. a receiver beside the orchestrator. Link-local (cloud metadata), unspecified, multicast and broadcast addresses are always refused; private ranges are allowed.",
   },
   {
     variable: "K8SDEPLOY_AGENT_RELEASE_VERSION",
@@ -521,6 +562,27 @@ const corsOrigins = envString.transform((raw, ctx): string[] => {
   return out;
 });
 
+// Webhook settings.
+
+const webhookKey = envString.transform((raw, ctx): Buffer | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim();
+  // Never echo the value: it is a secret.
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(v))
+    return fail(ctx, "is not base64 (create one with `openssl rand -base64 32`)");
+  const key = Buffer.from(v.replaceAll("-", "+").replaceAll("_", "/"), "base64");
+  return key.length === 32 ? key : fail(ctx, `must decode to 32 bytes, not ${key.length} (openssl rand -base64 32)`);
+});
+
+const count = (def: number, min: number, max: number) =>
+  envString.transform((raw, ctx): number => {
+    if (blank(raw)) return def;
+    const v = raw.trim();
+    if (!/^\d+$/.test(v)) return fail(ctx, `${q(raw)} is not a whole number`);
+    const n = Number(v);
+    return n < min || n > max ? fail(ctx, `${n} is out of range ${min}..${max}`) : n;
+  });
+
 const SEMVER_HINT = "a semantic version like 1.4.0";
 
 /** Why a release is unusable, or undefined. */
@@ -588,6 +650,11 @@ const envShape = {
   K8SDEPLOY_HTTP_TLS_KEY_FILE: optionalPath,
   K8SDEPLOY_GITHUB_SERVER_URL: githubServerUrl,
   K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: integer(30, 1, 100_000),
+  K8SDEPLOY_WEBHOOK_KEY: webhookKey,
+  K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: count(8, 1, 50),
+  K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS: integer(10, 1, 3600),
+  K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: integer(10, 1, 60),
+  K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: bool(false),
   K8SDEPLOY_AGENT_RELEASE_VERSION: trimmed,
   K8SDEPLOY_AGENT_RELEASE_IMAGE: trimmed,
   K8SDEPLOY_AGENT_RELEASE_FILE: optionalPath,
@@ -739,6 +806,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     githubServerUrl: e.K8SDEPLOY_GITHUB_SERVER_URL,
     authFailuresPerMinute: e.K8SDEPLOY_AUTH_FAILURES_PER_MINUTE,
+    webhooks: {
+      key: e.K8SDEPLOY_WEBHOOK_KEY,
+      maxAttempts: e.K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS,
+      backoffSeconds: e.K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS,
+      timeoutSeconds: e.K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS,
+      allowLoopback: e.K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK,
+    },
     agentRelease:
       e.K8SDEPLOY_AGENT_RELEASE_FILE !== undefined
         ? { kind: "file", path: e.K8SDEPLOY_AGENT_RELEASE_FILE }

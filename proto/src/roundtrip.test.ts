@@ -61,6 +61,7 @@ const full: Deployment = {
     tokenId: "f0c1",
     issuedAt: new Date("2026-11-26T06:59:00.000Z"),
   },
+  deliveredAt: new Date("2026-11-26T07:00:05.789Z"),
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {

@@ -10,6 +10,7 @@ import { Deployments } from "./pages/Deployments.js";
 import { NotFound } from "./pages/NotFound.js";
 import { SignIn } from "./pages/SignIn.js";
 import { TrustPolicies } from "./pages/TrustPolicies.js";
+import { Webhooks } from "./pages/Webhooks.js";
 import { signedIn } from "./state/session.js";
 import { syncThemeAttribute } from "./state/theme.js";
 
@@ -56,6 +57,9 @@ export function App() {
           </Match>
           <Match when={pathname().startsWith("/cluster")}>
             <Cluster />
+          </Match>
+          <Match when={pathname().startsWith("/webhooks")}>
+            <Webhooks />
           </Match>
         </Switch>
       </Layout>

@@ -1,6 +1,6 @@
 // The agent's probe endpoint (node:http; the agent stays lean): GET /livez and /readyz answer 200
-// or 503 with a small JSON report (AgentHealth), for the kubelet's httpGet probes. Nothing else
-// is served; it carries no secrets.
+// or 503 with a small JSON report (AgentHealth), for the kubelet's httpGet probes, and GET
+// /metrics the Prometheus text when given a renderer. Nothing else is served; it carries no secrets.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AgentHealth, HealthReport } from "./health-state.js";
@@ -11,9 +11,24 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export function startHealthServer(health: AgentHealth, listen: { host: string; port: number }): Promise<HealthServer> {
+export interface Metrics {
+  contentType: string;
+  render(): string;
+}
+
+export function startHealthServer(
+  health: AgentHealth,
+  listen: { host: string; port: number },
+  metrics?: Metrics,
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (path === "/metrics" && metrics && (req.method === "GET" || req.method === "HEAD")) {
+      const body = metrics.render();
+      res.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : body);
+      return;
+    }
     let report: HealthReport | undefined;
     if (path === "/livez" || path === "/healthz") report = health.liveness();
     else if (path === "/readyz") report = health.readiness();

@@ -1,5 +1,6 @@
 // The probe logic on a fake clock, and the endpoint over real HTTP on loopback.
 import test from "ava";
+import { AgentMetrics, CONTENT_TYPE } from "../observability/metrics.js";
 import { startHealthServer } from "./health-server.js";
 import { AgentHealth } from "./health-state.js";
 
@@ -84,8 +85,44 @@ test("the endpoint answers 200/503 with JSON on /livez and /readyz, 404 elsewher
     h.connection("connected", "https://o:443");
     h.apiServer(true);
     t.is((await fetch(`${base}/readyz`)).status, 200);
-    t.is((await fetch(`${base}/metrics`)).status, 404);
+    t.is((await fetch(`${base}/metrics`)).status, 404, "no metrics unless given a renderer");
     t.is((await fetch(`${base}/readyz`, { method: "POST" })).status, 405);
+  } finally {
+    await server.close();
+  }
+});
+
+test("/metrics serves the agent's Prometheus text next to the probes", async (t) => {
+  const h = new AgentHealth();
+  const metrics = new AgentMetrics("1.2.3", "arm64");
+  metrics.setSources({ connected: () => true, apiServerOk: () => false, running: () => 2 });
+  metrics.commands.inc({ type: "deploy", state: "succeeded" });
+  metrics.deployDuration.observe({ state: "succeeded" }, 4);
+  const server = await startHealthServer(
+    h,
+    { host: "127.0.0.1", port: 0 },
+    {
+      contentType: CONTENT_TYPE,
+      render: () => metrics.render(),
+    },
+  );
+  try {
+    const res = await fetch(`http://${server.address}/metrics`);
+    t.is(res.status, 200);
+    t.is(res.headers.get("content-type"), CONTENT_TYPE);
+    const text = await res.text();
+    t.regex(text, /^k8sdeploy_agent_info\{version="1\.2\.3",arch="arm64"\} 1$/m);
+    t.regex(text, /^k8sdeploy_agent_connected 1$/m);
+    t.regex(text, /^k8sdeploy_agent_api_server_up 0$/m);
+    t.regex(text, /^k8sdeploy_agent_commands_running 2$/m);
+    t.regex(text, /^k8sdeploy_agent_commands_total\{type="deploy",state="succeeded"\} 1$/m);
+    t.regex(text, /^k8sdeploy_agent_deploy_duration_seconds_bucket\{state="succeeded",le="2\.5"\} 0$/m);
+    t.regex(text, /^k8sdeploy_agent_deploy_duration_seconds_bucket\{state="succeeded",le="5"\} 1$/m);
+    t.regex(text, /^k8sdeploy_agent_deploy_duration_seconds_bucket\{state="succeeded",le="\+Inf"\} 1$/m);
+    t.regex(text, /^k8sdeploy_agent_deploy_duration_seconds_sum\{state="succeeded"\} 4$/m);
+    t.regex(text, /^# TYPE process_cpu_seconds_total counter$/m);
+    t.regex(text, /^process_resident_memory_bytes \d+$/m);
+    t.is((await fetch(`http://${server.address}/livez`)).status, 200);
   } finally {
     await server.close();
   }

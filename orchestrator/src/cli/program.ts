@@ -7,6 +7,7 @@ import { type OutputFormat, setGlobalOptions } from "./globals.js";
 import { registerKeyCommands } from "./key.js";
 import { registerServeCommand } from "./serve.js";
 import { registerTrustCommands } from "./trust.js";
+import { registerWebhookCommands } from "./webhook.js";
 
 const CLIENT_ENV_HELP = `
 Admin commands talk to AdminService over gRPC (the flags win over the variables):
@@ -35,6 +36,7 @@ export function createProgram(): Command {
   registerAgentCommands(program);
   registerKeyCommands(program);
   registerDeploymentCommands(program);
+  registerWebhookCommands(program);
   registerTrustCommands(program);
   return program;
 }

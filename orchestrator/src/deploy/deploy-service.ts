@@ -14,6 +14,7 @@ import type {
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Logger } from "pino";
+import { audit, outcomeOf, reasonOf } from "../audit/audit.js";
 import type { Authenticator, Caller } from "../auth/authenticate.js";
 import { newDeploymentId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
@@ -30,6 +31,7 @@ import {
   stateName,
   type Verdict,
 } from "./lifecycle.js";
+import type { Outcomes } from "./outcome.js";
 import { type ValidDeploy, validateDeployRequest } from "./validate-deploy.js";
 
 export interface DeployServiceDeps {
@@ -39,6 +41,7 @@ export interface DeployServiceDeps {
   metrics: Metrics;
   /** Queue timeout of a Deploy that names none. */
   defaultQueueTimeoutSeconds: number;
+  outcomes: Outcomes;
 }
 
 /** `lastUsedAt` is coarse: written at most once a minute per key, and never fails a deploy. */
@@ -231,6 +234,30 @@ export class DeployService {
 
   cancelDeployment = async (request: CancelDeploymentRequest, ctx: CallContext): Promise<CancelDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);
+    const actor =
+      caller.kind === "admin"
+        ? "admin"
+        : caller.kind === "key"
+          ? caller.key.id
+          : `${caller.claims.repository} (OIDC, trust policy ${caller.policies.map((p) => p.id).join("/")})`;
+    const entry = {
+      event: "deployment.cancel",
+      actor,
+      peer: ctx.peer,
+      deploymentId: request.id,
+      reason: request.reason,
+    };
+    try {
+      const response = await this.cancel(request, caller);
+      audit(this.deps.log, { ...entry, outcome: "ok" });
+      return response;
+    } catch (err) {
+      audit(this.deps.log, { ...entry, outcome: outcomeOf(err), refusal: reasonOf(err) });
+      throw err;
+    }
+  };
+
+  private async cancel(request: CancelDeploymentRequest, caller: Caller): Promise<CancelDeploymentResponse> {
     if (request.reason.length > MAX_CANCEL_REASON_LENGTH) {
       throw invalidArgument(`reason: at most ${MAX_CANCEL_REASON_LENGTH} characters, got ${request.reason.length}`);
     }
@@ -258,13 +285,9 @@ export class DeployService {
         `deployment ${deployment.id} is ${stateName(now?.state ?? deployment.state)}; only a queued deployment can be cancelled`,
       );
     }
-    this.deps.metrics.deploymentsFinished.inc({ state: ended.deployment.state });
-    this.deps.log.info(
-      { deploymentId: deployment.id, agentId: deployment.agentId, by, reason: request.reason },
-      "deployment cancelled",
-    );
+    this.deps.outcomes.ended(ended.deployment);
     return { deployment: ended.deployment };
-  };
+  }
 
   getDeployment = async (request: GetDeploymentRequest, ctx: CallContext): Promise<GetDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);

@@ -194,7 +194,7 @@ export function applyAck(agentId: string, now: Date, agentInstance: string): Rul
     if (wrong) return wrong;
     if (!canMove(d.state, S.DEPLOYMENT_STATE_DELIVERED)) return ignore;
     const message = `delivered to agent ${d.agentId}${agentInstance ? ` (${agentInstance})` : ""}`;
-    const deployment = { ...d, state: S.DEPLOYMENT_STATE_DELIVERED, updatedAt: now, message };
+    const deployment = { ...d, state: S.DEPLOYMENT_STATE_DELIVERED, updatedAt: now, message, deliveredAt: now };
     return {
       kind: "apply",
       update: {
@@ -231,6 +231,7 @@ export function applyProgress(agentId: string, now: Date, progress: CommandProgr
       ...d,
       state,
       updatedAt: now,
+      deliveredAt: d.deliveredAt ?? now,
       message: progress.message,
       replicas: progress.replicas ?? d.replicas,
       previousImages: progress.previousImages.length > 0 ? progress.previousImages : d.previousImages,
@@ -269,6 +270,7 @@ export function applyResult(agentId: string, now: Date, result: CommandResult): 
       state,
       failure,
       updatedAt: now,
+      deliveredAt: d.deliveredAt ?? now,
       message,
       replicas: result.replicas ?? d.replicas,
       previousImages: result.previousImages.length > 0 ? result.previousImages : d.previousImages,

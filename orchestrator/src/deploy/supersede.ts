@@ -7,11 +7,18 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
 import { asStoreUpdate, createdBefore, isFinal, supersedeRule, type Verdict } from "./lifecycle.js";
+import type { Outcomes } from "./outcome.js";
 
 /** How many queued commands of the agent are looked at (queues are short; this bounds the work). */
 const SCAN_LIMIT = 1000;
 
-export async function supersedeOlder(store: Store, newer: Deployment, metrics: Metrics, log: Logger): Promise<void> {
+export async function supersedeOlder(
+  store: Store,
+  newer: Deployment,
+  metrics: Metrics,
+  log: Logger,
+  outcomes: Outcomes,
+): Promise<void> {
   const commands = await store.queue.list(newer.agentId, SCAN_LIMIT);
   const now = new Date();
   for (const command of commands) {
@@ -24,7 +31,9 @@ export async function supersedeOlder(store: Store, newer: Deployment, metrics: M
     const ended = await store.deployments.appendEvent(command.id, asStoreUpdate(supersedeRule(now, newer), seen));
     if (ended) {
       metrics.deploymentsEndedUnapplied.inc({ state: "superseded" });
-      log.info({ deploymentId: command.id, supersededBy: newer.id, agentId: newer.agentId }, "deployment superseded");
+      outcomes.ended(ended.deployment);
+    } else {
+      log.debug({ deploymentId: command.id, supersededBy: newer.id }, "not superseded: it had moved on");
     }
     const current = ended?.deployment ?? (await store.deployments.getDeployment(command.id));
     // Final (superseded now, or ended before) or gone: the queue entry has no use any more.

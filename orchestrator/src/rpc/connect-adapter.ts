@@ -34,11 +34,13 @@ import {
 import { AdminService } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { DeployService } from "@k8sdeploy/proto/es/k8sdeploy/v1/deploy_pb.js";
 import type { Logger } from "pino";
-import type { AuthGuard } from "../auth/auth-guard.js";
+import { type AuthGuard, normalizeAddress } from "../auth/auth-guard.js";
 import { bearerToken } from "../auth/authenticate.js";
+import type { Metrics } from "../metrics.js";
 import type { GrpcService } from "./grpc-services.js";
 import type { CallContext } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
+import { connectCodeName, observeRpc } from "./rpc-metrics.js";
 
 type AnyHandler = (req: unknown, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 
@@ -57,7 +59,11 @@ interface Peer {
 const peerKey = createContextKey<Peer>({ address: undefined, guard: undefined });
 
 function contextOf(ctx: HandlerContext): CallContext {
-  return { authorization: ctx.requestHeader.get("authorization") ?? undefined, signal: ctx.signal };
+  return {
+    authorization: ctx.requestHeader.get("authorization") ?? undefined,
+    signal: ctx.signal,
+    peer: normalizeAddress(ctx.values.get(peerKey).address),
+  };
 }
 
 function toConnectError(err: unknown, log: Logger, method: string, ctx: HandlerContext): ConnectError {
@@ -164,9 +170,15 @@ function betterError(json: { code?: string; message?: string }, handler: Univers
   return false;
 }
 
+/** The Connect code (`ok`, `invalid_argument`, …) a response carried, for the RPC metrics. */
+interface Outcome {
+  code: string;
+}
+
 async function* rewriteEndStream(
   body: AsyncIterable<Uint8Array>,
   handler: UniversalHandler,
+  outcome: Outcome,
 ): AsyncGenerator<Uint8Array> {
   for await (const chunk of body) {
     // connect-node yields one whole envelope per chunk; the end-stream one (flag 0x02, not
@@ -176,7 +188,9 @@ async function* rewriteEndStream(
         const end = JSON.parse(Buffer.from(chunk.subarray(5)).toString("utf8")) as {
           error?: { code?: string; message?: string };
         };
-        if (end.error && betterError(end.error, handler)) {
+        const bettered = end.error !== undefined && betterError(end.error, handler);
+        if (end.error) outcome.code = end.error.code ?? "unknown";
+        if (end.error && bettered) {
           const data = Buffer.from(JSON.stringify(end));
           const head = Buffer.alloc(5);
           head.writeUInt8(0x02, 0);
@@ -195,10 +209,12 @@ async function* rewriteEndStream(
 async function improveErrors(
   res: UniversalServerResponse,
   handler: UniversalHandler,
+  outcome: Outcome,
 ): Promise<UniversalServerResponse> {
+  outcome.code = res.status === 200 ? "ok" : "unknown";
   if (!res.body || !(Symbol.asyncIterator in res.body)) return res;
   const body = res.body as AsyncIterable<Uint8Array>;
-  if (res.status === 200) return { ...res, body: rewriteEndStream(body, handler) };
+  if (res.status === 200) return { ...res, body: rewriteEndStream(body, handler, outcome) };
   if (res.status < 400) return res;
   // A unary error: one small JSON body.
   const chunks: Uint8Array[] = [];
@@ -210,6 +226,7 @@ async function improveErrors(
   } catch {
     json = undefined;
   }
+  if (json?.code) outcome.code = json.code;
   if (!json || !betterError(json, handler))
     return {
       ...res,
@@ -242,6 +259,7 @@ export function connectHandler(
   log: Logger,
   services: ConnectServices,
   guard?: AuthGuard,
+  metrics?: Metrics,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const router = createConnectRouter({
     connect: true,
@@ -263,6 +281,7 @@ export function connectHandler(
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
 
   const serve = async (handler: UniversalHandler, req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
     const address = req.socket.remoteAddress;
     const values = createContextValues().set(peerKey, { address, guard });
     let uReq: UniversalServerRequest = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -298,7 +317,17 @@ export function connectHandler(
         paused = true;
       }
     }
-    const out = await improveErrors(await handler(uReq), handler);
+    const outcome: Outcome = { code: "unknown" };
+    // Counted when the response is done: universalResponseToNodeResponse waits for an "end" event
+    // that node:http responses never emit, so it does not resolve; "close" always comes.
+    if (metrics) {
+      res.once("close", () => {
+        const code = res.writableFinished ? outcome.code : "canceled";
+        const seconds = handler.method.methodKind === "unary" ? (performance.now() - started) / 1000 : undefined;
+        observeRpc(metrics, "connect", handler.service.typeName, handler.method.name, connectCodeName(code), seconds);
+      });
+    }
+    const out = await improveErrors(await handler(uReq), handler, outcome);
     // A refused or oversize request leaves its body unread. Kept alive, Node would read (and
     // discard) all of it, megabytes for a 64 MiB body: answer "connection: close" instead. Node then
     // ends the socket with destroySoon(), which resets a connection that still has unread data, and

@@ -2,6 +2,7 @@
 // with a generic message (the details go to the log, never to the client).
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { normalizeAddress } from "../auth/auth-guard.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
 
@@ -14,7 +15,16 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
   call.on("cancelled", onCancel);
   const value = call.metadata.get("authorization")[0];
   return {
-    ctx: { authorization: typeof value === "string" ? value : undefined, signal: controller.signal },
+    ctx: {
+      authorization: typeof value === "string" ? value : undefined,
+      signal: controller.signal,
+      peer: normalizeAddress(
+        call
+          .getPeer()
+          .replace(/:\d+$/, "")
+          .replace(/^\[(.*)\]$/, "$1"),
+      ),
+    },
     done: () => call.off("cancelled", onCancel),
   };
 }

@@ -6,6 +6,8 @@ export interface CallContext {
   authorization: string | undefined;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
+  /** The client's address (`ip` or `ip:port`), for audit logs; undefined when unknown. */
+  peer?: string | undefined;
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;

@@ -4,6 +4,7 @@ import { EventEmitter } from "node:events";
 import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { MemoryOnce, MemoryTrustPolicies } from "./memory-trust.js";
+import { MemoryWebhooks } from "./memory-webhooks.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type {
   AgentRecord,
@@ -15,6 +16,7 @@ import type {
   FeedEntry,
   KeyRecord,
   QueueEntry,
+  QueueStats,
   Store,
   Subscription,
   WithdrawOutcome,
@@ -32,7 +34,10 @@ function isolate(call: () => void): void {
 }
 
 class MemoryQueue implements CommandQueue {
-  private readonly queues = new Map<string, Map<string, { command: Command; consumer?: string; deliveries: number }>>();
+  private readonly queues = new Map<
+    string,
+    Map<string, { command: Command; consumer?: string; deliveries: number; queuedAt: number }>
+  >();
   /** `<agentId> <commandId>` → expiresAt (ms), like the Redis store's deadline index. */
   private readonly deadlines = new Map<string, number>();
 
@@ -48,7 +53,7 @@ class MemoryQueue implements CommandQueue {
   async enqueue(agentId: string, command: Command): Promise<void> {
     const q = this.queueOf(agentId);
     if (q.has(command.id)) return;
-    q.set(command.id, { command: structuredClone(command), deliveries: 0 });
+    q.set(command.id, { command: structuredClone(command), deliveries: 0, queuedAt: Date.now() });
     if (command.expiresAt) this.deadlines.set(`${agentId} ${command.id}`, command.expiresAt.getTime());
   }
 
@@ -98,6 +103,22 @@ class MemoryQueue implements CommandQueue {
   async pendingCount(agentId: string): Promise<number> {
     return this.queueOf(agentId).size;
   }
+
+  async stats(agentIds: readonly string[]): Promise<QueueStats[]> {
+    return agentIds.map((agentId) => {
+      const stats: QueueStats = { agentId, waiting: 0, inFlight: 0, oldestWaitingSince: undefined };
+      for (const entry of this.queues.get(agentId)?.values() ?? []) {
+        if (entry.consumer !== undefined) {
+          stats.inFlight += 1;
+          continue;
+        }
+        stats.waiting += 1;
+        // Entries keep insertion order: the first waiting one is the oldest.
+        stats.oldestWaitingSince ??= new Date(entry.queuedAt);
+      }
+      return stats;
+    });
+  }
 }
 
 export class MemoryStore implements Store {
@@ -111,6 +132,7 @@ export class MemoryStore implements Store {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
   readonly queue = new MemoryQueue();
+  readonly webhooks = new MemoryWebhooks();
   readonly trust = new MemoryTrustPolicies();
   readonly once = new MemoryOnce();
 

@@ -7,6 +7,8 @@ export type RedisClient = RedisClientType;
 /** The subset of a pino-style logger the store uses. */
 export interface StoreLog {
   warn(obj: object, msg: string): void;
+  /** Told about every connection error (k8sdeploy_redis_errors_total), before log throttling. */
+  redisError?(connection: string): void;
 }
 
 export const silentLog: StoreLog = { warn: () => {} };
@@ -24,6 +26,7 @@ export function reconnectDelay(retries: number): number {
 export function logErrors(client: RedisClient, log: StoreLog, connection: string): void {
   const lastLogged = new Map<string, number>();
   client.on("error", (err: unknown) => {
+    log.redisError?.(connection);
     const message = errorMessage(err);
     const now = Date.now();
     if ((lastLogged.get(message) ?? 0) > now - 10_000) return;

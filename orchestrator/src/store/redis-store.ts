@@ -12,6 +12,7 @@ import { DEFAULT_KEY_PREFIX, redisKeys } from "./redis-keys.js";
 import { RedisQueue } from "./redis-queue.js";
 import { tryLease } from "./redis-script.js";
 import { redisOnceStore, redisTrustPolicyStore } from "./redis-trust.js";
+import { RedisWebhooks } from "./redis-webhooks.js";
 import type { Store } from "./store.js";
 
 export type { StoreLog } from "./redis-client.js";
@@ -47,6 +48,7 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
     deployments: new RedisDeployments(client, keys, feed, log),
     queue: new RedisQueue(client, keys, log),
     bus,
+    webhooks: new RedisWebhooks(client, keys.prefix),
     tryLease: async (leaseName, holder, ttlMs) =>
       (await tryLease.run(client, [keys.lease(leaseName)], [holder, String(Math.max(1, Math.round(ttlMs)))])) === 1,
     ping: async () => {

@@ -181,6 +181,19 @@ export interface CommandQueue {
   takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]>;
   /** Commands queued and not yet acknowledged. */
   pendingCount(agentId: string): Promise<number>;
+  /** Queue statistics of each agent, in the order given (metrics; one round trip for all). */
+  stats(agentIds: readonly string[]): Promise<QueueStats[]>;
+}
+
+/** What the metrics export about one agent's queue. */
+export interface QueueStats {
+  agentId: string;
+  /** Commands never handed to a stream. */
+  waiting: number;
+  /** Commands handed out and not yet acknowledged (running on the agent, or lost with a stream). */
+  inFlight: number;
+  /** When the oldest waiting command was queued; undefined when none waits. */
+  oldestWaitingSince: Date | undefined;
 }
 
 export type WithdrawOutcome = "withdrawn" | "sent" | "unknown";
@@ -243,6 +256,7 @@ export interface Store {
   readonly deployments: DeploymentStore;
   readonly queue: CommandQueue;
   readonly bus: Bus;
+  readonly webhooks: WebhookStore;
   /**
    * A lease shared by every replica, for work only one of them should do at a time (the agent
    * release rollout): true when `holder` holds `name` now — acquired because nobody held it, or
@@ -252,4 +266,90 @@ export interface Store {
   /** True when the store is reachable (health endpoint). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks and their deliveries (notify/). Deliveries form a durable queue shared by every
+// replica: a delivery is claimed atomically for a lease, so two replicas never send it at once,
+// and a replica that dies mid-attempt only delays it until the lease ends.
+
+export type WebhookFormatName = "generic" | "slack" | "discord";
+
+export interface WebhookRecord {
+  id: string;
+  agentId: string;
+  name: string;
+  format: WebhookFormatName;
+  /** The URL, sealed (notify/sealed-secret.ts): Slack and Discord URLs are credentials. */
+  sealedUrl: string;
+  /** Scheme and host only, for display. */
+  urlPreview: string;
+  /** The signing secret, sealed; "" for formats that are not signed. */
+  sealedSecret: string;
+  secretPrefix: string;
+  /** Final DeploymentState values it reports; empty: all of them. */
+  states: number[];
+  createdAt: Date;
+}
+
+export type DeliveryState = "pending" | "delivered" | "failed";
+
+export interface DeliveryRecord {
+  id: string;
+  webhookId: string;
+  agentId: string;
+  deploymentId: string;
+  deploymentState: number;
+  format: WebhookFormatName;
+  state: DeliveryState;
+  attempts: number;
+  createdAt: Date;
+  /** Pending only: when it is due. */
+  nextAttemptAt?: Date | undefined;
+  lastAttemptAt?: Date | undefined;
+  deliveredAt?: Date | undefined;
+  /** 0 when the last attempt got no HTTP answer. */
+  lastHttpStatus: number;
+  lastError: string;
+}
+
+/** A delivery handed to one sender until its lease ends (or it is completed). */
+export interface ClaimedDelivery {
+  delivery: DeliveryRecord;
+  /** The request body, rendered when it was queued: every attempt sends the same bytes. */
+  body: string;
+  /** Proof of the claim for completeDelivery. */
+  claim: string;
+}
+
+/** Finished deliveries kept for the delivery log (the oldest finished ones are dropped). */
+export const DELIVERY_LOG_LIMIT = 1000;
+
+export interface WebhookStore {
+  createWebhook(webhook: WebhookRecord): Promise<void>;
+  getWebhook(id: string): Promise<WebhookRecord | undefined>;
+  /** Oldest first; only the agent's when agentId is given. */
+  listWebhooks(agentId?: string): Promise<WebhookRecord[]>;
+  /** False when there was no such webhook. */
+  deleteWebhook(id: string): Promise<boolean>;
+  /**
+   * Queues pending deliveries, each due at its nextAttemptAt (ids not already stored), with their
+   * bodies; then drops the oldest finished deliveries beyond DELIVERY_LOG_LIMIT.
+   */
+  enqueueDeliveries(deliveries: { delivery: DeliveryRecord; body: string }[]): Promise<void>;
+  /**
+   * Atomically claims up to `limit` pending deliveries due at `now` (oldest due first) for
+   * `leaseMs`: no other claim returns them before the lease ends or they are completed.
+   */
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
+  /**
+   * Stores the delivery after an attempt: still `pending` (due again at nextAttemptAt) or final.
+   * False, and nothing written, when `claim` is no longer the delivery's current claim.
+   */
+  completeDelivery(claim: string, delivery: DeliveryRecord): Promise<boolean>;
+  getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  /** Newest first (by createdAt), at most `limit`. */
+  listDeliveries(filter: { webhookId?: string; deploymentId?: string }, limit: number): Promise<DeliveryRecord[]>;
+  /** Deliveries still pending. */
+  pendingDeliveries(): Promise<number>;
 }

@@ -11,6 +11,7 @@ const links = [
   { href: "/keys", label: "Deploy keys", match: (p: string) => p.startsWith("/keys") },
   { href: "/trust", label: "Trust", match: (p: string) => p.startsWith("/trust") },
   { href: "/cluster", label: "Cluster", match: (p: string) => p.startsWith("/cluster") },
+  { href: "/webhooks", label: "Webhooks", match: (p: string) => p.startsWith("/webhooks") },
 ];
 
 export function ThemeToggle() {
