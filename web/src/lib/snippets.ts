@@ -162,6 +162,21 @@ export function oidcWorkflowSnippet(options: {
   ].join("\n");
 }
 
+/** The end of a binding of ClusterRole `role` to the agent's service account, and of the heredoc. */
+function bindToAgent(role: string): string[] {
+  return [
+    "roleRef:",
+    "  apiGroup: rbac.authorization.k8s.io",
+    "  kind: ClusterRole",
+    `  name: ${role}`,
+    "subjects:",
+    "  - kind: ServiceAccount",
+    `    name: ${AGENT_SERVICE_ACCOUNT}`,
+    `    namespace: ${AGENT_NAMESPACE}`,
+    "EOF",
+  ];
+}
+
 /**
  * The Role and RoleBinding that let the agent deploy to and read one namespace: the objects of
  * agent/deploy/kustomize/base/rbac-target.yaml with `namespace` changed (kept equal by a test).
@@ -180,15 +195,7 @@ export function namespaceRoleSnippet(namespace: string): string {
     "  labels:",
     "    app.kubernetes.io/name: k8sdeploy-agent",
     "    app.kubernetes.io/part-of: k8sdeploy",
-    "roleRef:",
-    "  apiGroup: rbac.authorization.k8s.io",
-    "  kind: ClusterRole",
-    "  name: k8sdeploy-agent-deployer",
-    "subjects:",
-    "  - kind: ServiceAccount",
-    `    name: ${AGENT_SERVICE_ACCOUNT}`,
-    `    namespace: ${AGENT_NAMESPACE}`,
-    "EOF",
+    ...bindToAgent("k8sdeploy-agent-deployer"),
   ].join("\n");
 }
 
@@ -209,15 +216,7 @@ export function namespacesRoleSnippet(): string {
     "kind: ClusterRoleBinding",
     "metadata:",
     "  name: k8sdeploy-agent-namespaces",
-    "roleRef:",
-    "  apiGroup: rbac.authorization.k8s.io",
-    "  kind: ClusterRole",
-    "  name: k8sdeploy-agent-namespaces",
-    "subjects:",
-    "  - kind: ServiceAccount",
-    `    name: ${AGENT_SERVICE_ACCOUNT}`,
-    `    namespace: ${AGENT_NAMESPACE}`,
-    "EOF",
+    ...bindToAgent("k8sdeploy-agent-namespaces"),
   ].join("\n");
 }
 

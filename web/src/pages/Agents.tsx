@@ -3,20 +3,28 @@
 
 import type { Agent } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { ConnectionState } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
-import { createEffect, createSignal, For, onMount, Show } from "solid-js";
+import { createSignal, For, Show } from "solid-js";
 import { admin } from "../api/clients.js";
 import { ConnectionBadge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
 import { CopyBlock } from "../components/CopyButton.js";
-import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
+import { CreatedPanel } from "../components/CreatedPanel.js";
+import { SubmitButton } from "../components/CreateForm.js";
+import { RowActions, RowButton } from "../components/DataTable.js";
+import { EmptyState, InlineError } from "../components/Feedback.js";
 import { PageHeader } from "../components/Layout.js";
+import { PolledTable } from "../components/PolledView.js";
 import { RelativeTime } from "../components/RelativeTime.js";
 import { ServerUrlField } from "../components/ServerUrlField.js";
-import { markFirstContent } from "../lib/perf.js";
+import { ShowToggle } from "../components/ShowToggle.js";
+import { TextField } from "../components/TextField.js";
+import { pageTitle } from "../lib/page-title.js";
+import { markFirstContentWhen } from "../lib/perf.js";
 import { navigate } from "../lib/router.js";
 import { type InstallVariant, installSnippet, installVariants, rotateSnippet } from "../lib/snippets.js";
 import { createAction } from "../state/action.js";
 import { createAgentsQuery, currentRelease } from "../state/agents.js";
+import { createConfirm } from "../state/confirm.js";
 import { grpcUrl } from "../state/server-url.js";
 
 interface Revealed {
@@ -26,28 +34,28 @@ interface Revealed {
 }
 
 function RevealToken(props: { revealed: Revealed; onDone: () => void }) {
-  let heading: HTMLHeadingElement | undefined;
-  onMount(() => heading?.focus());
   const [variant, setVariant] = createSignal<InstallVariant>("namespace");
   const created = () => props.revealed.kind === "created";
   const snippet = () =>
     created() ? installSnippet(props.revealed.token, grpcUrl(), variant()) : rotateSnippet(props.revealed.token);
   return (
-    <section
-      class="card reveal"
-      aria-labelledby="reveal-h"
-      data-testid="agent-token-panel"
-      data-agent-id={props.revealed.agent.id}
-    >
-      <h2 id="reveal-h" ref={heading} tabindex="-1">
-        {props.revealed.kind === "created"
+    <CreatedPanel
+      headingId="reveal-h"
+      testId="agent-token-panel"
+      attrs={{ "data-agent-id": props.revealed.agent.id }}
+      title={
+        props.revealed.kind === "created"
           ? `Agent “${props.revealed.agent.name}” registered`
-          : `New token for “${props.revealed.agent.name}”`}
-      </h2>
-      <p class="notice">
-        Copy the token now: it is shown only once and stored only as a hash.
-        {props.revealed.kind === "rotated" ? " The previous token keeps working for the grace period you chose." : ""}
-      </p>
+          : `New token for “${props.revealed.agent.name}”`
+      }
+      onDone={props.onDone}
+      notice={
+        <>
+          Copy the token now: it is shown only once and stored only as a hash.
+          {props.revealed.kind === "rotated" ? " The previous token keeps working for the grace period you chose." : ""}
+        </>
+      }
+    >
       <CopyBlock label="Agent token" text={props.revealed.token} testId="agent-token" secret />
       <Show when={created()}>
         <div class="form-grid">
@@ -69,12 +77,7 @@ function RevealToken(props: { revealed: Revealed; onDone: () => void }) {
         text={snippet()}
         testId="install-snippet"
       />
-      <div class="actions">
-        <button type="button" class="btn btn-primary" onClick={() => props.onDone()}>
-          I have copied it
-        </button>
-      </div>
-    </section>
+    </CreatedPanel>
   );
 }
 
@@ -98,19 +101,29 @@ function Presence(props: { agent: Agent }) {
 }
 
 export function Agents() {
-  onMount(() => {
-    document.title = "Agents · K8sDeploy";
-  });
+  pageTitle("Agents");
   const [showRevoked, setShowRevoked] = createSignal(false);
   const agents = createAgentsQuery(2000, showRevoked);
   const [name, setName] = createSignal("");
   const creation = createAction();
   const [revealed, setRevealed] = createSignal<Revealed>();
-  const [revoking, setRevoking] = createSignal<Agent>();
-  const [rotating, setRotating] = createSignal<Agent>();
   const [grace, setGrace] = createSignal(3600);
-  const [updating, setUpdating] = createSignal<Agent>();
-  const dialog = createAction();
+  const revoking = createConfirm(async (agent: Agent) => {
+    await admin.revokeAgent({ id: agent.id });
+    revoking.close();
+    void agents.refresh();
+  });
+  const rotating = createConfirm(async (agent: Agent) => {
+    const response = await admin.rotateAgentToken({ id: agent.id, previousTokenGraceSeconds: grace() });
+    rotating.close();
+    setRevealed({ kind: "rotated", agent: response.agent ?? agent, token: response.token });
+    void agents.refresh();
+  });
+  const updating = createConfirm(async (agent: Agent) => {
+    const response = await admin.updateAgent({ id: agent.id, image: "" });
+    updating.close();
+    navigate(`/deployments/${encodeURIComponent(response.commandId)}`);
+  });
 
   const register = async (e: SubmitEvent) => {
     e.preventDefault();
@@ -127,40 +140,7 @@ export function Agents() {
     });
   };
 
-  const revoke = async () => {
-    const agent = revoking();
-    if (!agent) return;
-    await dialog.run(async () => {
-      await admin.revokeAgent({ id: agent.id });
-      setRevoking(undefined);
-      void agents.refresh();
-    });
-  };
-
-  const rotate = async () => {
-    const agent = rotating();
-    if (!agent) return;
-    await dialog.run(async () => {
-      const response = await admin.rotateAgentToken({ id: agent.id, previousTokenGraceSeconds: grace() });
-      setRotating(undefined);
-      setRevealed({ kind: "rotated", agent: response.agent ?? agent, token: response.token });
-      void agents.refresh();
-    });
-  };
-
-  const update = async () => {
-    const agent = updating();
-    if (!agent) return;
-    await dialog.run(async () => {
-      const response = await admin.updateAgent({ id: agent.id, image: "" });
-      setUpdating(undefined);
-      navigate(`/deployments/${encodeURIComponent(response.commandId)}`);
-    });
-  };
-
-  createEffect(() => {
-    if (!agents.loading()) markFirstContent();
-  });
+  markFirstContentWhen(() => !agents.loading());
   return (
     <>
       <PageHeader title="Agents" />
@@ -172,20 +152,17 @@ export function Agents() {
           One agent per cluster. It dials out to this orchestrator; the cluster needs no inbound access.
         </p>
         <div class="row">
-          <div class="field grow">
-            <label for="agent-name">Name</label>
-            <input
-              id="agent-name"
-              maxlength="63"
-              placeholder="e.g. prod-eu-1"
-              value={name()}
-              onInput={(e) => setName(e.currentTarget.value)}
-              aria-invalid={creation.error() !== ""}
-            />
-          </div>
-          <button type="submit" class="btn btn-primary" disabled={creation.pending()}>
-            {creation.pending() ? "Registering…" : "Register agent"}
-          </button>
+          <TextField
+            id="agent-name"
+            class="field grow"
+            label="Name"
+            maxlength="63"
+            placeholder="e.g. prod-eu-1"
+            value={name()}
+            onInput={setName}
+            invalid={creation.error() !== ""}
+          />
+          <SubmitButton pending={creation.pending()} label="Register agent" pendingLabel="Registering…" />
         </div>
         <InlineError message={creation.error()} />
       </form>
@@ -216,148 +193,92 @@ export function Agents() {
         </p>
       </section>
 
-      <div class="toolbar">
-        <label class="checkbox">
-          <input type="checkbox" checked={showRevoked()} onChange={(e) => setShowRevoked(e.currentTarget.checked)} />
-          Show revoked agents
-        </label>
-      </div>
-      <InlineError message={agents.error()} onRetry={() => void agents.refresh()} />
-      <Show when={!agents.loading()} fallback={<Loading label="Loading agents…" />}>
-        <Show
-          when={(agents.data() ?? []).length > 0}
-          fallback={
-            <Show when={!agents.error()}>
-              <EmptyState title="No agents yet">
-                <p>
-                  Register one above, then run the install snippet in your cluster. It shows up here when it connects.
-                </p>
-              </EmptyState>
-            </Show>
-          }
-        >
-          <div class="table-wrap">
-            <table class="table responsive" aria-label="Agents">
-              <thead>
-                <tr>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Arch</th>
-                  <th scope="col">Kubernetes</th>
-                  <th scope="col">Auto-update</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                <For each={agents.data()}>
-                  {(a) => (
-                    <tr data-agent-id={a.id} data-connection={ConnectionState[a.connectionState]?.toLowerCase()}>
-                      <td data-label="Agent">
-                        <span class="strong">{a.name}</span>
-                        <div class="muted small">
-                          <code>{a.id}</code>
-                          <Show when={a.tokenPrefix}>
-                            {" "}
-                            ·{" "}
-                            <span title={`Current token starts with ${a.tokenPrefix}`}>
-                              token {a.tokenPrefix.slice(0, 16)}…
-                            </span>
-                          </Show>
-                        </div>
-                      </td>
-                      <td data-label="Status">
-                        <ConnectionBadge state={a.connectionState} revoked={!!a.revokedAt} />
-                        <div>
-                          <Presence agent={a} />
-                        </div>
-                      </td>
-                      <td data-label="Version">
-                        {a.version || <span class="muted">—</span>}
-                        <Show when={a.availableUpdate}>
-                          {(u) => (
-                            <div class="small" data-testid="update-available">
-                              <span class="badge tone-warning">update available: {u().version}</span>
-                            </div>
-                          )}
-                        </Show>
-                        <Show when={a.lastUpdateId}>
-                          <div class="small">
-                            <a href={`/deployments/${encodeURIComponent(a.lastUpdateId)}`}>last update</a>
-                          </div>
-                        </Show>
-                      </td>
-                      <td data-label="Arch">{a.arch || <span class="muted">—</span>}</td>
-                      <td data-label="Kubernetes">{a.kubernetesVersion || <span class="muted">—</span>}</td>
-                      <td data-label="Auto-update">{a.autoUpdateEnabled ? "Opted in" : "Off"}</td>
-                      <td class="row-actions">
-                        <div class="row-actions-inner">
-                          <Show when={!a.revokedAt}>
-                            <a class="btn btn-small btn-ghost" href={`/cluster?agent=${encodeURIComponent(a.id)}`}>
-                              Browse
-                            </a>
-                            <Show when={a.availableUpdate}>
-                              <button
-                                type="button"
-                                class="btn btn-small btn-primary"
-                                data-testid="update-agent"
-                                disabled={!a.autoUpdateEnabled}
-                                title={
-                                  a.autoUpdateEnabled
-                                    ? undefined
-                                    : "This agent has not opted in to remote updates (K8SDEPLOY_AUTO_UPDATE=true); update it with kubectl"
-                                }
-                                onClick={() => {
-                                  dialog.setError("");
-                                  setUpdating(a);
-                                }}
-                              >
-                                Update
-                              </button>
-                            </Show>
-                            <button
-                              type="button"
-                              class="btn btn-small"
-                              onClick={() => {
-                                dialog.setError("");
-                                setRotating(a);
-                              }}
-                            >
-                              Rotate token
-                            </button>
-                            <button
-                              type="button"
-                              class="btn btn-small btn-danger-outline"
-                              onClick={() => {
-                                dialog.setError("");
-                                setRevoking(a);
-                              }}
-                            >
-                              Revoke
-                            </button>
-                          </Show>
-                        </div>
-                      </td>
-                    </tr>
-                  )}
-                </For>
-              </tbody>
-            </table>
-          </div>
-        </Show>
-      </Show>
+      <ShowToggle label="Show revoked agents" checked={showRevoked()} onChange={setShowRevoked} />
+      <PolledTable
+        source={agents}
+        loadingLabel="Loading agents…"
+        empty={
+          <EmptyState title="No agents yet">
+            <p>Register one above, then run the install snippet in your cluster. It shows up here when it connects.</p>
+          </EmptyState>
+        }
+        label="Agents"
+        columns={["Agent", "Status", "Version", "Arch", "Kubernetes", "Auto-update"]}
+        actions
+      >
+        {(a) => (
+          <tr data-agent-id={a.id} data-connection={ConnectionState[a.connectionState]?.toLowerCase()}>
+            <td data-label="Agent">
+              <span class="strong">{a.name}</span>
+              <div class="muted small">
+                <code>{a.id}</code>
+                <Show when={a.tokenPrefix}>
+                  {" "}
+                  ·{" "}
+                  <span title={`Current token starts with ${a.tokenPrefix}`}>token {a.tokenPrefix.slice(0, 16)}…</span>
+                </Show>
+              </div>
+            </td>
+            <td data-label="Status">
+              <ConnectionBadge state={a.connectionState} revoked={!!a.revokedAt} />
+              <div>
+                <Presence agent={a} />
+              </div>
+            </td>
+            <td data-label="Version">
+              {a.version || <span class="muted">—</span>}
+              <Show when={a.availableUpdate}>
+                {(u) => (
+                  <div class="small" data-testid="update-available">
+                    <span class="badge tone-warning">update available: {u().version}</span>
+                  </div>
+                )}
+              </Show>
+              <Show when={a.lastUpdateId}>
+                <div class="small">
+                  <a href={`/deployments/${encodeURIComponent(a.lastUpdateId)}`}>last update</a>
+                </div>
+              </Show>
+            </td>
+            <td data-label="Arch">{a.arch || <span class="muted">—</span>}</td>
+            <td data-label="Kubernetes">{a.kubernetesVersion || <span class="muted">—</span>}</td>
+            <td data-label="Auto-update">{a.autoUpdateEnabled ? "Opted in" : "Off"}</td>
+            <RowActions>
+              <Show when={!a.revokedAt}>
+                <a class="btn btn-small btn-ghost" href={`/cluster?agent=${encodeURIComponent(a.id)}`}>
+                  Browse
+                </a>
+                <Show when={a.availableUpdate}>
+                  <button
+                    type="button"
+                    class="btn btn-small btn-primary"
+                    data-testid="update-agent"
+                    disabled={!a.autoUpdateEnabled}
+                    title={
+                      a.autoUpdateEnabled
+                        ? undefined
+                        : "This agent has not opted in to remote updates (K8SDEPLOY_AUTO_UPDATE=true); update it with kubectl"
+                    }
+                    onClick={() => updating.ask(a)}
+                  >
+                    Update
+                  </button>
+                </Show>
+                <RowButton onClick={() => rotating.ask(a)}>Rotate token</RowButton>
+                <RowButton class="btn-danger-outline" onClick={() => revoking.ask(a)}>
+                  Revoke
+                </RowButton>
+              </Show>
+            </RowActions>
+          </tr>
+        )}
+      </PolledTable>
 
       <ConfirmDialog
-        open={revoking() !== undefined}
-        title={`Revoke agent “${revoking()?.name ?? ""}”?`}
+        {...revoking.dialog}
+        title={`Revoke agent “${revoking.target()?.name ?? ""}”?`}
         confirmLabel="Revoke agent"
         danger
-        busy={dialog.pending()}
-        error={dialog.error()}
-        onConfirm={() => void revoke()}
-        onCancel={() => setRevoking(undefined)}
       >
         <p>
           Its tokens and every deploy key bound to it stop working at once, and its connection is closed. This cannot be
@@ -366,28 +287,21 @@ export function Agents() {
       </ConfirmDialog>
 
       <ConfirmDialog
-        open={updating() !== undefined}
-        title={`Update “${updating()?.name ?? ""}” to ${updating()?.availableUpdate?.version ?? ""}?`}
+        {...updating.dialog}
+        title={`Update “${updating.target()?.name ?? ""}” to ${updating.target()?.availableUpdate?.version ?? ""}?`}
         confirmLabel="Update agent"
-        busy={dialog.pending()}
-        error={dialog.error()}
-        onConfirm={() => void update()}
-        onCancel={() => setUpdating(undefined)}
       >
         <p>
-          The agent patches its own Deployment to <code>{updating()?.availableUpdate?.image ?? ""}</code> and waits for
-          the new pod to become Ready; if it does not, the previous image is restored. Refused while a deploy runs.
+          The agent patches its own Deployment to <code>{updating.target()?.availableUpdate?.image ?? ""}</code> and
+          waits for the new pod to become Ready; if it does not, the previous image is restored. Refused while a deploy
+          runs.
         </p>
       </ConfirmDialog>
 
       <ConfirmDialog
-        open={rotating() !== undefined}
-        title={`Rotate the token of “${rotating()?.name ?? ""}”?`}
+        {...rotating.dialog}
+        title={`Rotate the token of “${rotating.target()?.name ?? ""}”?`}
         confirmLabel="Rotate token"
-        busy={dialog.pending()}
-        error={dialog.error()}
-        onConfirm={() => void rotate()}
-        onCancel={() => setRotating(undefined)}
       >
         <p>A new token is issued and shown once. Put it in the cluster's secret and restart the agent.</p>
         <div class="field">

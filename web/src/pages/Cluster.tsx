@@ -4,20 +4,24 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Agent } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { ConnectionState } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import type { Namespace, Workload } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
-import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
+import { createEffect, createMemo, createSignal, For, type JSX, on, onCleanup, Show } from "solid-js";
 import { admin } from "../api/clients.js";
 import { errorMessage, isAbort, isCode } from "../api/errors.js";
+import { AgentSelect } from "../components/AgentSelect.js";
 import { ConnectionBadge } from "../components/Badge.js";
 import { CopyBlock } from "../components/CopyButton.js";
+import { DataTable } from "../components/DataTable.js";
 import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
 import { ImageRef } from "../components/ImageRef.js";
 import { PageHeader } from "../components/Layout.js";
+import { PolledView } from "../components/PolledView.js";
 import { RelativeTime } from "../components/RelativeTime.js";
 import { absoluteTime, kindLabel, toDate } from "../lib/format.js";
-import { markFirstContent } from "../lib/perf.js";
+import { pageTitle } from "../lib/page-title.js";
+import { markFirstContentWhen } from "../lib/perf.js";
 import { search, setSearchParams } from "../lib/router.js";
 import { CLUSTER_WIDE_OVERLAY, namespaceRoleSnippet, namespacesRoleSnippet } from "../lib/snippets.js";
-import { createAgentsQuery } from "../state/agents.js";
+import { createAgentChoice, createAgentsQuery } from "../state/agents.js";
 
 interface Fetched<T> {
   loading: boolean;
@@ -68,6 +72,8 @@ function createLive<T>(key: () => string | undefined, fetcher: (key: string, sig
   );
   return { state, reload: () => setGeneration((g) => g + 1) };
 }
+
+type Live<T> = ReturnType<typeof createLive<T>>;
 
 function Offline(props: { agent: Agent | undefined; message: string; onRetry: () => void }) {
   return (
@@ -162,89 +168,114 @@ function OpenNamespace() {
   );
 }
 
+/**
+ * Why a live look-up failed, shown above what it shows: the agent is offline (nothing else is shown),
+ * its RBAC denied it (with how to grant it, and `whenDenied`), or another error.
+ */
+function LiveTrouble(props: {
+  live: Live<unknown>;
+  agent: Agent | undefined;
+  namespace?: string;
+  whenDenied?: JSX.Element;
+  children: JSX.Element;
+}) {
+  const message = () => props.live.state().error ?? "";
+  return (
+    <Show
+      when={!props.live.state().offline}
+      fallback={<Offline agent={props.agent} message={message()} onRetry={props.live.reload} />}
+    >
+      <Show when={props.live.state().denied} fallback={<InlineError message={message()} onRetry={props.live.reload} />}>
+        <RbacDenied namespace={props.namespace} message={message()} onRetry={props.live.reload} />
+        {props.whenDenied}
+      </Show>
+      {props.children}
+    </Show>
+  );
+}
+
+/** What a live look-up found: a spinner while the agent is asked, what none means, or the list. */
+function LiveList<T>(props: { live: Live<T[]>; empty: JSX.Element; children: (list: () => T[]) => JSX.Element }) {
+  return (
+    <Show
+      when={props.live.state().data}
+      fallback={
+        <Show when={props.live.state().loading}>
+          <Loading label="Asking the agent…" />
+        </Show>
+      }
+    >
+      {(list) => (
+        <Show when={list().length > 0} fallback={props.empty}>
+          {props.children(list)}
+        </Show>
+      )}
+    </Show>
+  );
+}
+
 function WorkloadsTable(props: { workloads: Workload[] }) {
   return (
-    <div class="table-wrap">
-      <table class="table responsive" aria-label="Workloads">
-        <thead>
-          <tr>
-            <th scope="col">Workload</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Containers</th>
-            <th scope="col">Ready</th>
-            <th scope="col">Last K8sDeploy change</th>
-          </tr>
-        </thead>
-        <tbody>
-          <For each={props.workloads}>
-            {(w) => {
-              const r = () => w.replicas;
-              const healthy = () => !r() || (r()!.ready >= r()!.desired && r()!.updated >= r()!.desired);
-              return (
-                <tr data-workload={w.name}>
-                  <td data-label="Workload">
-                    <span class="strong">{w.name}</span>
-                    <div class="muted small">
-                      created <RelativeTime value={w.createdAt} />
-                    </div>
-                  </td>
-                  <td data-label="Kind">{kindLabel(w.kind)}</td>
-                  <td data-label="Containers">
-                    <ul class="plain">
-                      <For each={w.containers}>
-                        {(c) => (
-                          <li>
-                            <span class="strong">{c.container}</span>
-                            <Show when={c.init}>
-                              <span class="muted small"> (init)</span>
-                            </Show>
-                            : <ImageRef image={c.image} />
-                          </li>
-                        )}
-                      </For>
-                    </ul>
-                  </td>
-                  <td data-label="Ready">
-                    <span class={healthy() ? "ok-text" : "warn-text"}>
-                      <span aria-hidden="true">{healthy() ? "✓ " : "! "}</span>
-                      {r()?.ready ?? 0}/{r()?.desired ?? 0} ready
-                    </span>
-                    <div class="muted small">
-                      {r()?.updated ?? 0} updated · {r()?.available ?? 0} available
-                    </div>
-                  </td>
-                  <td data-label="Last change">
-                    <Show when={w.lastDeploymentId} fallback={<span class="muted">—</span>}>
-                      <a href={`/deployments/${encodeURIComponent(w.lastDeploymentId)}`}>
-                        <code class="small">{w.lastDeploymentId}</code>
-                      </a>
-                    </Show>
-                  </td>
-                </tr>
-              );
-            }}
-          </For>
-        </tbody>
-      </table>
-    </div>
+    <DataTable label="Workloads" columns={["Workload", "Kind", "Containers", "Ready", "Last K8sDeploy change"]}>
+      <For each={props.workloads}>
+        {(w) => {
+          const r = () => w.replicas;
+          const healthy = () => !r() || (r()!.ready >= r()!.desired && r()!.updated >= r()!.desired);
+          return (
+            <tr data-workload={w.name}>
+              <td data-label="Workload">
+                <span class="strong">{w.name}</span>
+                <div class="muted small">
+                  created <RelativeTime value={w.createdAt} />
+                </div>
+              </td>
+              <td data-label="Kind">{kindLabel(w.kind)}</td>
+              <td data-label="Containers">
+                <ul class="plain">
+                  <For each={w.containers}>
+                    {(c) => (
+                      <li>
+                        <span class="strong">{c.container}</span>
+                        <Show when={c.init}>
+                          <span class="muted small"> (init)</span>
+                        </Show>
+                        : <ImageRef image={c.image} />
+                      </li>
+                    )}
+                  </For>
+                </ul>
+              </td>
+              <td data-label="Ready">
+                <span class={healthy() ? "ok-text" : "warn-text"}>
+                  <span aria-hidden="true">{healthy() ? "✓ " : "! "}</span>
+                  {r()?.ready ?? 0}/{r()?.desired ?? 0} ready
+                </span>
+                <div class="muted small">
+                  {r()?.updated ?? 0} updated · {r()?.available ?? 0} available
+                </div>
+              </td>
+              <td data-label="Last change">
+                <Show when={w.lastDeploymentId} fallback={<span class="muted">—</span>}>
+                  <a href={`/deployments/${encodeURIComponent(w.lastDeploymentId)}`}>
+                    <code class="small">{w.lastDeploymentId}</code>
+                  </a>
+                </Show>
+              </td>
+            </tr>
+          );
+        }}
+      </For>
+    </DataTable>
   );
 }
 
 export function Cluster() {
-  onMount(() => {
-    document.title = "Cluster · K8sDeploy";
-  });
+  pageTitle("Cluster");
   const agents = createAgentsQuery(5000);
-  const activeAgents = () => (agents.data() ?? []).filter((a) => !a.revokedAt);
   const agentId = createMemo(() => search().get("agent") ?? "");
   const namespace = createMemo(() => search().get("namespace") ?? "");
+  const activeAgents = createAgentChoice(agents, agentId, (id) => setSearchParams({ agent: id }));
   const agent = () => activeAgents().find((a) => a.id === agentId());
-
-  // With one agent, pick it.
-  createEffect(() => {
-    const list = activeAgents();
-    if (agentId() === "" && list.length === 1 && list[0]) setSearchParams({ agent: list[0].id });
-  });
 
   const namespaces = createLive<Namespace[]>(
     () => agentId() || undefined,
@@ -270,9 +301,7 @@ export function Cluster() {
     ),
   );
 
-  createEffect(() => {
-    if (!agents.loading()) markFirstContent();
-  });
+  markFirstContentWhen(() => !agents.loading());
   return (
     <>
       <PageHeader title="Cluster">
@@ -289,152 +318,89 @@ export function Cluster() {
           </button>
         </Show>
       </PageHeader>
-      <InlineError message={agents.error()} onRetry={() => void agents.refresh()} />
-      <Show when={!agents.loading()} fallback={<Loading label="Loading agents…" />}>
-        <Show
-          when={activeAgents().length > 0}
-          fallback={
-            <EmptyState title="No agents to look through">
-              <p>
-                <a href="/agents">Register an agent</a> in a cluster to browse its namespaces and workloads here.
-              </p>
-            </EmptyState>
-          }
-        >
-          <div class="filters">
-            <div class="field">
-              <label for="cluster-agent">Agent</label>
-              <select
-                id="cluster-agent"
-                value={agentId()}
-                onChange={(e) => setSearchParams({ agent: e.currentTarget.value, namespace: undefined })}
-              >
-                <option value="">Choose an agent…</option>
-                <For each={activeAgents()}>
-                  {(a) => (
-                    <option value={a.id} selected={a.id === agentId()}>
-                      {a.name}
-                    </option>
-                  )}
-                </For>
-              </select>
-            </div>
-            <Show when={agent()}>
-              {(a) => (
-                <div class="field agent-status">
-                  <span class="label">Status</span>
-                  <span>
-                    <ConnectionBadge state={a().connectionState} revoked={false} />{" "}
-                    <Show when={a().kubernetesVersion}>
-                      <span class="muted small">Kubernetes {a().kubernetesVersion}</span>
-                    </Show>
-                  </span>
-                </div>
-              )}
-            </Show>
-          </div>
-
-          <Show when={agentId()} fallback={<EmptyState title="Choose an agent to see its cluster." />}>
-            <Show
-              when={!namespaces.state().offline}
-              fallback={
-                <Offline agent={agent()} message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />
-              }
-            >
-              <Show
-                when={namespaces.state().denied}
-                fallback={<InlineError message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />}
-              >
-                <RbacDenied message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />
-                <OpenNamespace />
-              </Show>
-              <div class="cluster">
-                <nav class="card namespaces" aria-label="Namespaces">
-                  <h2>Namespaces</h2>
-                  <Show
-                    when={namespaces.state().data}
-                    fallback={
-                      <Show when={namespaces.state().loading}>
-                        <Loading label="Asking the agent…" />
-                      </Show>
-                    }
-                  >
-                    {(list) => (
-                      <Show
-                        when={list().length > 0}
-                        fallback={<p class="muted">No namespaces visible to the agent.</p>}
-                      >
-                        <ul class="ns-list">
-                          <For each={list()}>
-                            {(ns) => (
-                              <li>
-                                <a
-                                  href={`/cluster?agent=${encodeURIComponent(agentId())}&namespace=${encodeURIComponent(ns.name)}`}
-                                  aria-current={ns.name === namespace() ? "true" : undefined}
-                                  onClick={(e) => {
-                                    e.preventDefault();
-                                    setSearchParams({ namespace: ns.name });
-                                  }}
-                                >
-                                  {ns.name}
-                                  <Show when={ns.phase && ns.phase !== "Active"}>
-                                    <span class="muted small"> ({ns.phase})</span>
-                                  </Show>
-                                </a>
-                              </li>
-                            )}
-                          </For>
-                        </ul>
-                      </Show>
-                    )}
+      <PolledView
+        source={agents}
+        count={activeAgents().length}
+        loadingLabel="Loading agents…"
+        empty={
+          <EmptyState title="No agents to look through">
+            <p>
+              <a href="/agents">Register an agent</a> in a cluster to browse its namespaces and workloads here.
+            </p>
+          </EmptyState>
+        }
+        emptyOnError
+      >
+        <div class="filters">
+          <AgentSelect
+            id="cluster-agent"
+            agents={activeAgents()}
+            value={agentId()}
+            onChange={(id) => setSearchParams({ agent: id, namespace: undefined })}
+          />
+          <Show when={agent()}>
+            {(a) => (
+              <div class="field agent-status">
+                <span class="label">Status</span>
+                <span>
+                  <ConnectionBadge state={a().connectionState} revoked={false} />{" "}
+                  <Show when={a().kubernetesVersion}>
+                    <span class="muted small">Kubernetes {a().kubernetesVersion}</span>
                   </Show>
-                </nav>
-                <section class="workloads" aria-labelledby="workloads-h">
-                  <h2 id="workloads-h">{namespace() ? `Workloads in ${namespace()}` : "Workloads"}</h2>
-                  <Show when={namespace()} fallback={<p class="muted">Choose a namespace.</p>}>
-                    <Show
-                      when={!workloads.state().offline}
-                      fallback={
-                        <Offline agent={agent()} message={workloads.state().error ?? ""} onRetry={workloads.reload} />
-                      }
-                    >
-                      <Show
-                        when={workloads.state().denied}
-                        fallback={<InlineError message={workloads.state().error ?? ""} onRetry={workloads.reload} />}
-                      >
-                        <RbacDenied
-                          namespace={namespace()}
-                          message={workloads.state().error ?? ""}
-                          onRetry={workloads.reload}
-                        />
-                      </Show>
-                      <Show
-                        when={workloads.state().data}
-                        fallback={
-                          <Show when={workloads.state().loading}>
-                            <Loading label="Asking the agent…" />
-                          </Show>
-                        }
-                      >
-                        {(list) => (
-                          <Show
-                            when={list().length > 0}
-                            fallback={
-                              <EmptyState title="No Deployments, StatefulSets or DaemonSets in this namespace." />
-                            }
-                          >
-                            <WorkloadsTable workloads={list()} />
-                          </Show>
-                        )}
-                      </Show>
-                    </Show>
-                  </Show>
-                </section>
+                </span>
               </div>
-            </Show>
+            )}
           </Show>
+        </div>
+
+        <Show when={agentId()} fallback={<EmptyState title="Choose an agent to see its cluster." />}>
+          <LiveTrouble live={namespaces} agent={agent()} whenDenied={<OpenNamespace />}>
+            <div class="cluster">
+              <nav class="card namespaces" aria-label="Namespaces">
+                <h2>Namespaces</h2>
+                <LiveList live={namespaces} empty={<p class="muted">No namespaces visible to the agent.</p>}>
+                  {(list) => (
+                    <ul class="ns-list">
+                      <For each={list()}>
+                        {(ns) => (
+                          <li>
+                            <a
+                              href={`/cluster?agent=${encodeURIComponent(agentId())}&namespace=${encodeURIComponent(ns.name)}`}
+                              aria-current={ns.name === namespace() ? "true" : undefined}
+                              onClick={(e) => {
+                                e.preventDefault();
+                                setSearchParams({ namespace: ns.name });
+                              }}
+                            >
+                              {ns.name}
+                              <Show when={ns.phase && ns.phase !== "Active"}>
+                                <span class="muted small"> ({ns.phase})</span>
+                              </Show>
+                            </a>
+                          </li>
+                        )}
+                      </For>
+                    </ul>
+                  )}
+                </LiveList>
+              </nav>
+              <section class="workloads" aria-labelledby="workloads-h">
+                <h2 id="workloads-h">{namespace() ? `Workloads in ${namespace()}` : "Workloads"}</h2>
+                <Show when={namespace()} fallback={<p class="muted">Choose a namespace.</p>}>
+                  <LiveTrouble live={workloads} agent={agent()} namespace={namespace()}>
+                    <LiveList
+                      live={workloads}
+                      empty={<EmptyState title="No Deployments, StatefulSets or DaemonSets in this namespace." />}
+                    >
+                      {(list) => <WorkloadsTable workloads={list()} />}
+                    </LiveList>
+                  </LiveTrouble>
+                </Show>
+              </section>
+            </div>
+          </LiveTrouble>
         </Show>
-      </Show>
+      </PolledView>
     </>
   );
 }

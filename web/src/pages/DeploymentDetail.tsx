@@ -6,10 +6,11 @@ import {
   DeploymentState,
   type OidcClaims,
 } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
-import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
+import { createMemo, For, Show } from "solid-js";
 import { admin, deploy } from "../api/clients.js";
 import { StateBadge } from "../components/Badge.js";
 import { ConfirmDialog } from "../components/ConfirmDialog.js";
+import { DataTable } from "../components/DataTable.js";
 import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
 import { ImageRef } from "../components/ImageRef.js";
 import { PageHeader } from "../components/Layout.js";
@@ -26,10 +27,11 @@ import {
   toMillis,
 } from "../lib/format.js";
 import { githubLinks } from "../lib/github-links.js";
-import { markFirstContent } from "../lib/perf.js";
+import { pageTitle } from "../lib/page-title.js";
+import { markFirstContentWhen } from "../lib/perf.js";
 import { navigate } from "../lib/router.js";
-import { createAction } from "../state/action.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
+import { createConfirm } from "../state/confirm.js";
 import { dashboardConfig } from "../state/dashboard-config.js";
 import { createDeploymentDetail } from "../state/deployment-detail.js";
 
@@ -213,35 +215,22 @@ function Images(props: { previous: ContainerImage[]; applied: ContainerImage[] }
   });
   return (
     <Show when={rows().length > 0} fallback={<p class="muted">The agent has not reported any container change yet.</p>}>
-      <div class="table-wrap">
-        <table class="table responsive" aria-label="Container images">
-          <thead>
+      <DataTable label="Container images" columns={["Container", "Previous image", "Applied image"]}>
+        <For each={rows()}>
+          {(r) => (
             <tr>
-              <th scope="col">Container</th>
-              <th scope="col">Previous image</th>
-              <th scope="col">Applied image</th>
+              <td data-label="Container">
+                {r.name}
+                <Show when={r.init}>
+                  <span class="muted small"> (init)</span>
+                </Show>
+              </td>
+              <td data-label="Previous">{r.before ? <ImageRef image={r.before} /> : <span class="muted">—</span>}</td>
+              <td data-label="Applied">{r.after ? <ImageRef image={r.after} /> : <span class="muted">—</span>}</td>
             </tr>
-          </thead>
-          <tbody>
-            <For each={rows()}>
-              {(r) => (
-                <tr>
-                  <td data-label="Container">
-                    {r.name}
-                    <Show when={r.init}>
-                      <span class="muted small"> (init)</span>
-                    </Show>
-                  </td>
-                  <td data-label="Previous">
-                    {r.before ? <ImageRef image={r.before} /> : <span class="muted">—</span>}
-                  </td>
-                  <td data-label="Applied">{r.after ? <ImageRef image={r.after} /> : <span class="muted">—</span>}</td>
-                </tr>
-              )}
-            </For>
-          </tbody>
-        </table>
-      </div>
+          )}
+        </For>
+      </DataTable>
     </Show>
   );
 }
@@ -249,30 +238,17 @@ function Images(props: { previous: ContainerImage[]; applied: ContainerImage[] }
 export function DeploymentDetail(props: { id: string }) {
   const detail = createDeploymentDetail(props.id);
   const agents = createAgentsQuery(30_000);
-  const [confirming, setConfirming] = createSignal<"rollback" | "cancel" | undefined>();
-  const action = createAction();
-  onMount(() => {
-    document.title = `${props.id} · K8sDeploy`;
+  const rollingBack = createConfirm(async (id: string) => {
+    const response = await admin.rollbackDeployment({ id });
+    rollingBack.close();
+    if (response.deployment) navigate(`/deployments/${encodeURIComponent(response.deployment.id)}`);
   });
-  createEffect(() => {
-    if (detail.deployment() || detail.error() || detail.notFound()) markFirstContent();
+  const cancelling = createConfirm(async (id: string) => {
+    await deploy.cancelDeployment({ id, reason: "cancelled from the dashboard" });
+    cancelling.close();
   });
-
-  const rollback = () =>
-    action.run(async () => {
-      const response = await admin.rollbackDeployment({ id: props.id });
-      setConfirming(undefined);
-      if (response.deployment) navigate(`/deployments/${encodeURIComponent(response.deployment.id)}`);
-    });
-  const cancel = () =>
-    action.run(async () => {
-      await deploy.cancelDeployment({ id: props.id, reason: "cancelled from the dashboard" });
-      setConfirming(undefined);
-    });
-  const ask = (what: "rollback" | "cancel") => {
-    action.setError("");
-    setConfirming(what);
-  };
+  pageTitle(props.id);
+  markFirstContentWhen(() => detail.deployment() || detail.error() || detail.notFound());
 
   return (
     <>
@@ -311,7 +287,7 @@ export function DeploymentDetail(props: { id: string }) {
                     <LiveIndicator status={detail.status()} />
                   </Show>
                   <Show when={d().state === DeploymentState.QUEUED}>
-                    <button type="button" class="btn" onClick={() => ask("cancel")}>
+                    <button type="button" class="btn" onClick={() => cancelling.ask(props.id)}>
                       ⊘ Cancel
                     </button>
                   </Show>
@@ -321,7 +297,7 @@ export function DeploymentDetail(props: { id: string }) {
                     disabled={blocker() !== ""}
                     title={blocker() || undefined}
                     aria-describedby={blocker() ? "rollback-blocker" : undefined}
-                    onClick={() => ask("rollback")}
+                    onClick={() => rollingBack.ask(props.id)}
                   >
                     ↶ Roll back
                   </button>
@@ -472,14 +448,10 @@ export function DeploymentDetail(props: { id: string }) {
                 </section>
 
                 <ConfirmDialog
-                  open={confirming() === "rollback"}
+                  {...rollingBack.dialog}
                   title="Roll back this deployment?"
                   confirmLabel="Roll back"
                   danger
-                  busy={action.pending()}
-                  error={action.error()}
-                  onConfirm={() => void rollback()}
-                  onCancel={() => setConfirming(undefined)}
                 >
                   <p>
                     This starts a new deployment through agent {agentName(agents.data(), d().agentId)} that sets these
@@ -498,14 +470,10 @@ export function DeploymentDetail(props: { id: string }) {
                   </ul>
                 </ConfirmDialog>
                 <ConfirmDialog
-                  open={confirming() === "cancel"}
+                  {...cancelling.dialog}
                   title="Cancel this deployment?"
                   confirmLabel="Cancel deployment"
                   danger
-                  busy={action.pending()}
-                  error={action.error()}
-                  onConfirm={() => void cancel()}
-                  onCancel={() => setConfirming(undefined)}
                 >
                   <p>
                     It has not been sent to the agent yet. Once cancelled it is never applied to {d().namespace}/

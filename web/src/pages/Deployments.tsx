@@ -1,14 +1,17 @@
 // Every deployment, newest first, updated live; filters by agent, namespace and state in the URL.
 import type { Deployment } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
-import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
+import { createEffect, createMemo, createSignal, For, on, onCleanup, Show } from "solid-js";
 import { StateBadge } from "../components/Badge.js";
-import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
+import { DataTable } from "../components/DataTable.js";
+import { EmptyState } from "../components/Feedback.js";
 import { ImageRef } from "../components/ImageRef.js";
 import { PageHeader } from "../components/Layout.js";
 import { LiveIndicator } from "../components/LiveIndicator.js";
+import { PolledView } from "../components/PolledView.js";
 import { RelativeTime } from "../components/RelativeTime.js";
 import { isFinalState, kindLabel, shortSha, stateInfo, stateOrder } from "../lib/format.js";
-import { markFirstContent } from "../lib/perf.js";
+import { pageTitle } from "../lib/page-title.js";
+import { markFirstContentWhen } from "../lib/perf.js";
 import { agentName, createAgentsQuery } from "../state/agents.js";
 import { createLiveDeployments } from "../state/live-deployments.js";
 import { useDeploymentFilters } from "./deployment-filters.js";
@@ -115,16 +118,12 @@ function Progress(props: { deployment: Deployment }) {
 }
 
 export function Deployments() {
-  onMount(() => {
-    document.title = "Deployments · K8sDeploy";
-  });
+  pageTitle("Deployments");
   const { filter, active, clear } = useDeploymentFilters();
   const agents = createAgentsQuery(15_000);
   const live = createLiveDeployments(filter);
   const namespaces = createMemo(() => [...new Set(live.items().map((d) => d.namespace))].sort());
-  createEffect(() => {
-    if (live.loaded()) markFirstContent();
-  });
+  markFirstContentWhen(() => live.loaded());
 
   return (
     <>
@@ -132,101 +131,88 @@ export function Deployments() {
         <LiveIndicator status={live.status()} />
       </PageHeader>
       <Filters agents={agents} namespaces={namespaces()} />
-      <InlineError message={live.listError()} />
-      <Show when={live.loaded()} fallback={<Loading label="Loading deployments…" />}>
-        <Show
-          when={live.items().length > 0}
-          fallback={
-            <Show
-              when={active()}
-              fallback={
-                <EmptyState title="No deployments yet">
-                  <p>
-                    Deployments appear here, live, as soon as a workflow starts one. Register an agent in your cluster
-                    on <a href="/agents">Agents</a>, create a key on <a href="/keys">Deploy keys</a>, and add the
-                    K8sDeploy action to a GitHub workflow.
-                  </p>
-                </EmptyState>
-              }
-            >
-              <EmptyState title="No deployments match these filters">
-                <button type="button" class="btn" onClick={clear}>
-                  Clear filters
-                </button>
+      <PolledView
+        source={{ error: live.listError, loading: () => !live.loaded() }}
+        count={live.items().length}
+        loadingLabel="Loading deployments…"
+        empty={
+          <Show
+            when={active()}
+            fallback={
+              <EmptyState title="No deployments yet">
+                <p>
+                  Deployments appear here, live, as soon as a workflow starts one. Register an agent in your cluster on{" "}
+                  <a href="/agents">Agents</a>, create a key on <a href="/keys">Deploy keys</a>, and add the K8sDeploy
+                  action to a GitHub workflow.
+                </p>
               </EmptyState>
-            </Show>
-          }
-        >
-          <div class="table-wrap">
-            <table class="table responsive deployments" aria-label="Deployments">
-              <thead>
-                <tr>
-                  <th scope="col">State</th>
-                  <th scope="col">Workload</th>
-                  <th scope="col">Image</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Origin</th>
-                  <th scope="col">Started</th>
-                </tr>
-              </thead>
-              <tbody>
-                <For each={live.items()}>
-                  {(d) => (
-                    <tr
-                      data-deployment-id={d.id}
-                      data-state={stateInfo(d.state).slug}
-                      classList={{ flash: live.flashing(d.id) }}
-                    >
-                      <td data-label="State">
-                        <StateBadge state={d.state} />
-                        <Progress deployment={d} />
-                      </td>
-                      <td data-label="Workload">
-                        <a href={`/deployments/${encodeURIComponent(d.id)}`} class="strong">
-                          {d.namespace}/{d.workload}
-                        </a>
-                        <div class="muted small">
-                          {kindLabel(d.kind)}
-                          <Show when={d.rollbackOf}> · rollback</Show>
-                        </div>
-                      </td>
-                      <td data-label="Image">
-                        <ImageRef image={d.image} />
-                      </td>
-                      <td data-label="Agent">{agentName(agents.data(), d.agentId)}</td>
-                      <td data-label="Origin">
-                        <Show
-                          when={d.origin?.repository}
-                          fallback={<span class="muted">{d.origin?.actor || "—"}</span>}
-                        >
-                          <span>{d.origin?.repository}</span>
-                          <Show when={d.origin?.sha}>
-                            {" "}
-                            <code class="small">{shortSha(d.origin?.sha ?? "")}</code>
-                          </Show>
-                          <Show when={d.origin?.actor}>
-                            <div class="muted small">by {d.origin?.actor}</div>
-                          </Show>
-                        </Show>
-                      </td>
-                      <td data-label="Started">
-                        <RelativeTime value={d.createdAt} />
-                      </td>
-                    </tr>
-                  )}
-                </For>
-              </tbody>
-            </table>
-          </div>
-          <Show when={live.nextPageToken()}>
-            <div class="center">
-              <button type="button" class="btn" onClick={() => void live.loadMore()} disabled={live.loadingMore()}>
-                {live.loadingMore() ? "Loading…" : "Load older deployments"}
+            }
+          >
+            <EmptyState title="No deployments match these filters">
+              <button type="button" class="btn" onClick={clear}>
+                Clear filters
               </button>
-            </div>
+            </EmptyState>
           </Show>
+        }
+        emptyOnError
+      >
+        <DataTable
+          label="Deployments"
+          class="deployments"
+          columns={["State", "Workload", "Image", "Agent", "Origin", "Started"]}
+        >
+          <For each={live.items()}>
+            {(d) => (
+              <tr
+                data-deployment-id={d.id}
+                data-state={stateInfo(d.state).slug}
+                classList={{ flash: live.flashing(d.id) }}
+              >
+                <td data-label="State">
+                  <StateBadge state={d.state} />
+                  <Progress deployment={d} />
+                </td>
+                <td data-label="Workload">
+                  <a href={`/deployments/${encodeURIComponent(d.id)}`} class="strong">
+                    {d.namespace}/{d.workload}
+                  </a>
+                  <div class="muted small">
+                    {kindLabel(d.kind)}
+                    <Show when={d.rollbackOf}> · rollback</Show>
+                  </div>
+                </td>
+                <td data-label="Image">
+                  <ImageRef image={d.image} />
+                </td>
+                <td data-label="Agent">{agentName(agents.data(), d.agentId)}</td>
+                <td data-label="Origin">
+                  <Show when={d.origin?.repository} fallback={<span class="muted">{d.origin?.actor || "—"}</span>}>
+                    <span>{d.origin?.repository}</span>
+                    <Show when={d.origin?.sha}>
+                      {" "}
+                      <code class="small">{shortSha(d.origin?.sha ?? "")}</code>
+                    </Show>
+                    <Show when={d.origin?.actor}>
+                      <div class="muted small">by {d.origin?.actor}</div>
+                    </Show>
+                  </Show>
+                </td>
+                <td data-label="Started">
+                  <RelativeTime value={d.createdAt} />
+                </td>
+              </tr>
+            )}
+          </For>
+        </DataTable>
+        <Show when={live.nextPageToken()}>
+          <div class="center">
+            <button type="button" class="btn" onClick={() => void live.loadMore()} disabled={live.loadingMore()}>
+              {live.loadingMore() ? "Loading…" : "Load older deployments"}
+            </button>
+          </div>
         </Show>
-      </Show>
+      </PolledView>
     </>
   );
 }

@@ -1,11 +1,9 @@
-import { onMount } from "solid-js";
 import { EmptyState } from "../components/Feedback.js";
 import { PageHeader } from "../components/Layout.js";
+import { pageTitle } from "../lib/page-title.js";
 
 export function NotFound() {
-  onMount(() => {
-    document.title = "Not found · K8sDeploy";
-  });
+  pageTitle("Not found");
   return (
     <>
       <PageHeader title="Page not found" />

@@ -1,7 +1,7 @@
 // The agent list, polled. The Agents page polls fast (connection state changes must show within
 // seconds); other pages only need names for labels and filters.
 import type { Agent, AgentRelease } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
-import { createSignal } from "solid-js";
+import { createEffect, createSignal } from "solid-js";
 import { admin } from "../api/clients.js";
 import { createPolled, type Polled } from "./polled.js";
 
@@ -10,13 +10,34 @@ const [release, setRelease] = createSignal<AgentRelease | undefined>();
 export const currentRelease = release;
 
 export function createAgentsQuery(intervalMs: number, includeRevoked: () => boolean = () => false): Polled<Agent[]> {
-  return createPolled(async (signal) => {
-    const response = await admin.listAgents({ includeRevoked: includeRevoked() }, { signal });
-    setRelease(response.currentRelease);
-    return response.agents;
-  }, intervalMs);
+  return createPolled(
+    async (signal) => {
+      const response = await admin.listAgents({ includeRevoked: includeRevoked() }, { signal });
+      setRelease(response.currentRelease);
+      return response.agents;
+    },
+    intervalMs,
+    includeRevoked,
+  );
 }
 
 export function agentName(agents: Agent[] | undefined, id: string): string {
   return agents?.find((a) => a.id === id)?.name ?? id;
+}
+
+/**
+ * The agents a form or browser can pick (not revoked); while nothing is chosen and there is
+ * exactly one, it is chosen.
+ */
+export function createAgentChoice(
+  agents: Polled<Agent[]>,
+  chosen: () => string,
+  choose: (id: string) => void,
+): () => Agent[] {
+  const active = () => (agents.data() ?? []).filter((a) => !a.revokedAt);
+  createEffect(() => {
+    const list = active();
+    if (chosen() === "" && list.length === 1 && list[0]) choose(list[0].id);
+  });
+  return active;
 }

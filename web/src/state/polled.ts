@@ -1,8 +1,9 @@
 // A value fetched now and refreshed every `intervalMs` while the page is visible (and at once
 // when it becomes visible again). Keeps the last good value when a refresh fails. Values are
 // reconciled into a store by `id`, so a refresh that changes one row does not re-create the
-// others (focus and text selection in the table survive polling).
-import { createSignal, onCleanup } from "solid-js";
+// others (focus and text selection in the table survive polling). `refetchOn`, like
+// createResource's source, refetches at once when what it reads changes (a "show deleted" toggle).
+import { createEffect, createSignal, on, onCleanup } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
 import { errorMessage, isAbort } from "../api/errors.js";
 
@@ -14,7 +15,11 @@ export interface Polled<T> {
   refresh: () => Promise<void>;
 }
 
-export function createPolled<T>(fetcher: (signal: AbortSignal) => Promise<T>, intervalMs: number): Polled<T> {
+export function createPolled<T>(
+  fetcher: (signal: AbortSignal) => Promise<T>,
+  intervalMs: number,
+  refetchOn?: () => unknown,
+): Polled<T> {
   const [state, setState] = createStore<{ value?: T }>({});
   const data = () => state.value;
   const [error, setError] = createSignal("");
@@ -62,6 +67,7 @@ export function createPolled<T>(fetcher: (signal: AbortSignal) => Promise<T>, in
     inflight?.abort();
     document.removeEventListener("visibilitychange", onVisibility);
   });
+  if (refetchOn) createEffect(on(refetchOn, () => void refresh(), { defer: true }));
   void refresh();
   return { data, error, loading, refresh };
 }
