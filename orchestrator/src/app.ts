@@ -12,11 +12,13 @@ import { ExpirySweeper } from "./deploy/expiry.js";
 import { DescribeService } from "./describe/describe-service.js";
 import { AdminKeys } from "./keys/admin-keys.js";
 import { type Metrics, metrics } from "./metrics.js";
+import { Admission, admitted } from "./rpc/admission.js";
 import { connectHandler } from "./rpc/connect-adapter.js";
-import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
+import { type DeployHandlers, type GrpcService, grpcServices } from "./rpc/grpc-services.js";
 import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
+import { redisTarget } from "./store/redis-url.js";
 import type { Store } from "./store/store.js";
 import { corsHandler } from "./web/cors.js";
 import { dashboardConfigHandler } from "./web/dashboard-config.js";
@@ -54,6 +56,14 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Redis WAIT before acknowledging (default 0). */
+  redisWaitReplicas?: number | undefined;
+  /** Unary calls handled at once, both ports (default 256). */
+  maxConcurrentCalls?: number | undefined;
+  /** Finished deployments are kept this long (default 30 days). */
+  retentionSeconds?: number | undefined;
+  /** Memory store: finished deployments kept at most (default 10 000). */
+  memoryMaxDeployments?: number | undefined;
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
@@ -67,6 +77,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       corsOrigins: config.corsOrigins,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      redisWaitReplicas: config.redisWaitReplicas,
+      maxConcurrentCalls: config.maxConcurrentCalls,
+      retentionSeconds: config.retentionSeconds,
+      memoryMaxDeployments: config.memoryMaxDeployments,
     },
     log,
   );
@@ -74,9 +88,28 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
 export async function createAppWith(options: AppOptions, log: Logger): Promise<App> {
   const store: Store = options.redisUrl
-    ? await createRedisStore(options.redisUrl, { replicaId: options.replicaId, log })
-    : new MemoryStore();
-  log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
+    ? await createRedisStore(options.redisUrl, {
+        replicaId: options.replicaId,
+        log,
+        waitReplicas: options.redisWaitReplicas,
+        retentionSeconds: options.retentionSeconds,
+      })
+    : new MemoryStore({
+        retentionSeconds: options.retentionSeconds,
+        maxFinishedDeployments: options.memoryMaxDeployments,
+      });
+  log.info(
+    {
+      store: options.redisUrl
+        ? redisTarget(options.redisUrl).kind === "cluster"
+          ? "redis-cluster"
+          : "redis"
+        : "memory",
+      replicaId: options.replicaId,
+      waitReplicas: options.redisUrl ? (options.redisWaitReplicas ?? 0) : undefined,
+    },
+    "store ready",
+  );
   const auth = new Authenticator(store, options.adminToken);
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
   const hub = new AgentHub({ store, auth, replicaId: options.replicaId, log, metrics });
@@ -95,16 +128,18 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   await hub.start();
   await describe.start();
   expiry.start();
-  const admin = adminHandlers(auth, agents, keys, deployments, describe);
+  // One limit for the unary calls of both ports (rpc/admission.ts); streams are not counted.
+  const admission = new Admission(options.maxConcurrentCalls ?? 256, log);
+  const admin = admitted(admission, adminHandlers(auth, agents, keys, deployments, describe), ["watchDeployments"]);
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
-  const services = grpcServices(log, hub, deploy, admin);
-  const deployHandlers = {
-    deploy: deploy.deploy,
-    getDeployment: deploy.getDeployment,
+  const deployHandlers: DeployHandlers = {
+    deploy: admission.wrap(deploy.deploy),
+    getDeployment: admission.wrap(deploy.getDeployment),
     watchDeployment: deploy.watchDeployment,
-    cancelDeployment: deploy.cancelDeployment,
+    cancelDeployment: admission.wrap(deploy.cancelDeployment),
   };
+  const services = grpcServices(log, hub, deployHandlers, admin);
   return {
     store,
     grpcServices: [services.agent, services.deploy, services.admin],

@@ -19,6 +19,8 @@ export interface StartOrchestratorOptions {
   env?: Record<string, string | undefined>;
   /** Wait this long for the "listening" line (default 30 s). */
   timeoutMs?: number;
+  /** Node options before the script (e.g. `--cpu-prof`), for the benchmarks. */
+  nodeArgs?: string[];
 }
 
 export interface ExitStatus {
@@ -82,7 +84,11 @@ export async function startOrchestrator(options: StartOrchestratorOptions = {}):
     K8SDEPLOY_DATA_DIR: await tempDir("k8sd-orch-"),
     ...options.env,
   });
-  const child = spawn(process.execPath, [cliPath, "serve"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, "serve"], {
+    cwd: repoRoot,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   live.add(child);
   let stderr = "";
   let stdout = "";

@@ -19,7 +19,7 @@ import { newDeploymentId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
 import type { CallContext } from "../rpc/handler.js";
-import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
+import { Code, failedPrecondition, invalidArgument, notFound, permissionDenied, RpcError } from "../rpc/rpc-error.js";
 import type { KeyRecord, Store } from "../store/store.js";
 import {
   asStoreUpdate,
@@ -62,6 +62,9 @@ function checkScope(key: KeyRecord, target: Target): void {
 }
 
 export class DeployService {
+  /** Key id → when this process last recorded its use: one write per key and minute, however hot. */
+  private readonly keyTouchedAt = new Map<string, number>();
+
   constructor(private readonly deps: DeployServiceDeps) {}
 
   deploy = async (request: DeployRequest, ctx: CallContext): Promise<DeployResponse> => {
@@ -72,6 +75,9 @@ export class DeployService {
     const valid = validateDeployRequest(request);
     checkScope(caller.key, valid);
     const now = new Date();
+    // The caller is gone (deadline passed, cancelled) before anything was stored: do nothing.
+    if (ctx.signal.aborted)
+      throw new RpcError(Code.CANCELLED, "the call ended before the deploy was accepted; nothing was done");
     this.touchKey(caller.key, now);
     const scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
     const result = await this.submit(
@@ -103,6 +109,13 @@ export class DeployService {
   /** Best effort and coarse: a hot key must never fail or slow down its deploys. */
   private touchKey(key: KeyRecord, now: Date): void {
     if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    const touched = this.keyTouchedAt.get(key.id);
+    if (touched !== undefined && now.getTime() - touched < LAST_USED_RESOLUTION_MS) return;
+    this.keyTouchedAt.set(key.id, now.getTime());
+    if (this.keyTouchedAt.size > 10_000) {
+      for (const [id, at] of this.keyTouchedAt)
+        if (now.getTime() - at >= LAST_USED_RESOLUTION_MS) this.keyTouchedAt.delete(id);
+    }
     this.deps.store.keys.updateKey(key.id, { lastUsedAt: now }).catch((err: unknown) => {
       this.deps.log.debug({ err, keyId: key.id }, "recording when a deploy key was last used failed");
     });
@@ -122,14 +135,25 @@ export class DeployService {
     // An idempotent retry of a still-queued deployment re-queues it: enqueue ignores a command id
     // that is already queued, and this repairs a crash between storing and queueing.
     if (created || deployment.state === initial.deployment.state) {
-      await store.queue.enqueue(deployment.agentId, {
+      // Sent together, after the record exists: the wake-up reaches this replica's own stream of the
+      // agent at once (the bus hands local listeners their messages without a Redis round trip), so
+      // the stream's read of the queue follows the enqueue in the same write.
+      // The wake-up is best effort (a lost one is made up by the hub's sweep): once the command is
+      // queued the deploy is accepted, whatever happens to it.
+      const queued = store.queue.enqueue(deployment.agentId, {
         id: deployment.id,
         createdAt: deployment.createdAt,
         expiresAt: deployment.queueDeadline,
         payload: { $case: "deploy", value: deployCommandOf(deployment) },
       });
-      await store.bus.publish({ type: "queued", agentId: deployment.agentId });
+      const woken = store.bus.publish({ type: "queued", agentId: deployment.agentId }).catch((err: unknown) => {
+        this.deps.log.debug({ err, agentId: deployment.agentId }, "waking the agent's stream failed; the sweep will");
+      });
+      await queued;
+      await woken;
     }
+    // Answer only once the queued command is on the replicas (a failover must not lose it).
+    await store.syncReplicas();
     if (created) this.deps.metrics.deploymentsCreated.inc();
     return { deployment, created };
   }

@@ -1,8 +1,11 @@
 // In-memory Store: the embedded default for `npm start` and a single replica. Nothing survives
-// a restart; use the Redis store for durability and for several replicas.
+// a restart; use the Redis store for durability and for several replicas. Bounded like the Redis
+// store: a finished deployment (record, events, idempotency key) is dropped `retentionSeconds` after
+// it ended, and at most `maxFinishedDeployments` finished ones are kept (oldest ending first); queued
+// and running deployments are never dropped. The feed keeps the last 10 000 changes, as in Redis.
 import { EventEmitter } from "node:events";
 import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
-import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { type Deployment, type DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type {
   AgentRecord,
@@ -20,6 +23,18 @@ import type {
 } from "./store.js";
 
 const FEED_LIMIT = 10_000;
+
+export interface MemoryStoreOptions {
+  /** How long a finished deployment is kept after it ended. Default 30 days. */
+  retentionSeconds?: number;
+  /** Finished deployments kept at most. Default 10 000. */
+  maxFinishedDeployments?: number;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+/** Final states (SUCCEEDED … EXPIRED come last in the enum). */
+const isFinished = (d: Deployment) => d.state >= DeploymentState.DEPLOYMENT_STATE_SUCCEEDED;
 
 /** A listener's failure is its own: it must not fail the writer or starve other listeners. */
 function isolate(call: () => void): void {
@@ -100,6 +115,13 @@ class MemoryQueue implements CommandQueue {
 }
 
 export class MemoryStore implements Store {
+  private readonly retentionMs: number;
+  private readonly maxFinished: number;
+  private readonly now: () => number;
+  /** Finished deployment id → when it ended, in the order they ended (Map keeps insertion order). */
+  private readonly finishedAt = new Map<string, number>();
+  /** Deployment id → its idempotency scope, to drop both together. */
+  private readonly scopeOf = new Map<string, string>();
   private readonly agentMap = new Map<string, AgentRecord>();
   private readonly keyMap = new Map<string, KeyRecord>();
   private readonly deploymentMap = new Map<string, Deployment>();
@@ -110,6 +132,26 @@ export class MemoryStore implements Store {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
   readonly queue = new MemoryQueue();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.retentionMs = (options.retentionSeconds ?? 30 * 86_400) * 1000;
+    this.maxFinished = options.maxFinishedDeployments ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Drops finished deployments past the retention or beyond the count, oldest ending first. */
+  private evict(): void {
+    const cutoff = this.now() - this.retentionMs;
+    for (const [id, at] of this.finishedAt) {
+      if (this.finishedAt.size <= this.maxFinished && at > cutoff) break;
+      this.finishedAt.delete(id);
+      this.deploymentMap.delete(id);
+      this.eventMap.delete(id);
+      const scope = this.scopeOf.get(id);
+      if (scope !== undefined && this.idempotency.get(scope) === id) this.idempotency.delete(scope);
+      this.scopeOf.delete(id);
+    }
+  }
 
   readonly agents = {
     createAgent: async (agent: AgentRecord) => {
@@ -126,6 +168,23 @@ export class MemoryStore implements Store {
       const next: typeof current = { ...current, ...structuredClone(patch) };
       this.agentMap.set(id, next);
       return structuredClone(next);
+    },
+    touchAgent: async (id: string, connectionId: string, lastSeenAt: Date) => {
+      const current = this.agentMap.get(id);
+      if (current?.connectionId !== connectionId) return false;
+      current.lastSeenAt = new Date(lastSeenAt);
+      return true;
+    },
+    releaseAgent: async (id: string, connectionId: string, lastSeenAt: Date) => {
+      const current = this.agentMap.get(id);
+      if (current?.connectionId !== connectionId) return false;
+      this.agentMap.set(id, {
+        ...current,
+        connectionId: undefined,
+        replicaId: undefined,
+        lastSeenAt: new Date(lastSeenAt),
+      });
+      return true;
     },
   };
 
@@ -150,11 +209,13 @@ export class MemoryStore implements Store {
 
   readonly deployments = {
     createDeployment: async (deployment: Deployment, firstEvent: DeploymentEvent, idempotencyScope?: string) => {
+      this.evict();
       if (idempotencyScope) {
         const existing = this.idempotency.get(idempotencyScope);
         const found = existing === undefined ? undefined : this.deploymentMap.get(existing);
         if (found) return { deployment: structuredClone(found), created: false };
         this.idempotency.set(idempotencyScope, deployment.id);
+        this.scopeOf.set(deployment.id, idempotencyScope);
       }
       const event = { ...firstEvent, seq: 1 };
       this.deploymentMap.set(deployment.id, structuredClone(deployment));
@@ -162,8 +223,12 @@ export class MemoryStore implements Store {
       this.publishFeed(deployment, event);
       return { deployment: structuredClone(deployment), created: true };
     },
-    getDeployment: async (id: string) => structuredClone(this.deploymentMap.get(id)),
+    getDeployment: async (id: string) => {
+      this.evict();
+      return structuredClone(this.deploymentMap.get(id));
+    },
     appendEvent: async (id: string, update: DeploymentUpdate) => {
+      this.evict();
       const current = this.deploymentMap.get(id);
       const events = this.eventMap.get(id);
       if (!current || !events) return undefined;
@@ -172,12 +237,16 @@ export class MemoryStore implements Store {
       const event: DeploymentEvent = { ...next.event, seq: events.length + 1 };
       this.deploymentMap.set(id, structuredClone(next.deployment));
       events.push(structuredClone(event));
+      if (isFinished(next.deployment) && !this.finishedAt.has(id)) this.finishedAt.set(id, this.now());
       this.publishFeed(next.deployment, event);
       return { deployment: structuredClone(next.deployment), event: structuredClone(event) };
     },
-    listEvents: async (id: string, afterSeq: number) =>
-      (this.eventMap.get(id) ?? []).filter((e) => e.seq > afterSeq).map((e) => structuredClone(e)),
+    listEvents: async (id: string, afterSeq: number) => {
+      this.evict();
+      return (this.eventMap.get(id) ?? []).filter((e) => e.seq > afterSeq).map((e) => structuredClone(e));
+    },
     listDeployments: async (filter: DeploymentFilter, pageSize: number, pageToken: string): Promise<DeploymentPage> => {
+      this.evict();
       const after = decodePageToken(pageToken);
       const sorted = [...this.deploymentMap.values()]
         .filter((d) => matchesFilter(d, filter))
@@ -228,6 +297,8 @@ export class MemoryStore implements Store {
   async ping(): Promise<boolean> {
     return true;
   }
+
+  async syncReplicas(): Promise<void> {}
 
   async close(): Promise<void> {
     this.emitter.removeAllListeners();

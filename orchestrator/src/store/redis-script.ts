@@ -1,7 +1,7 @@
 // A Lua script run with EVALSHA, falling back to EVAL when the server does not know it yet
 // (first use, or after a Redis restart flushed the script cache).
 import { createHash } from "node:crypto";
-import type { RedisClient } from "./redis-client.js";
+import type { RedisCommands } from "./redis-client.js";
 
 export class LuaScript {
   private readonly sha: string;
@@ -10,7 +10,7 @@ export class LuaScript {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
-  async run(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
+  async run(client: RedisCommands, keys: string[], args: string[]): Promise<unknown> {
     try {
       return await client.evalSha(this.sha, { keys, arguments: args });
     } catch (err) {
@@ -20,10 +20,10 @@ export class LuaScript {
   }
 }
 
-/** Compare-and-set of one string key: writes ARGV[2] only if the key still holds ARGV[1]. */
+/** Compare-and-set of one string key: writes ARGV[2] only if the key still holds ARGV[1] (its TTL stays). */
 export const compareAndSet = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
 return 0
