@@ -65,12 +65,12 @@ async function dropPrefix(url: string, prefix: string): Promise<void> {
   }
 }
 
-storeContract("redis", async () => {
+storeContract("redis", async (options) => {
   const url = await sharedUrl();
   const keyPrefix = uniquePrefix();
   const stores: Store[] = [];
   const open = async (replicaId: string) => {
-    const store = await createRedisStore(url, { replicaId, keyPrefix });
+    const store = await createRedisStore(url, { replicaId, keyPrefix, retentionSeconds: options?.retentionSeconds });
     stores.push(store);
     return store;
   };
