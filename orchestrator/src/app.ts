@@ -162,6 +162,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     authGuard,
     ready: () => store.ping(),
     shutdown: async () => {
+      admission.stop();
       describe.stop();
       await expiry.stop();
       await hub.shutdown();

@@ -57,7 +57,12 @@ interface Peer {
 const peerKey = createContextKey<Peer>({ address: undefined, guard: undefined });
 
 function contextOf(ctx: HandlerContext): CallContext {
-  return { authorization: ctx.requestHeader.get("authorization") ?? undefined, signal: ctx.signal };
+  const timeoutMs = ctx.timeoutMs();
+  return {
+    authorization: ctx.requestHeader.get("authorization") ?? undefined,
+    signal: ctx.signal,
+    deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+  };
 }
 
 function toConnectError(err: unknown, log: Logger, method: string, ctx: HandlerContext): ConnectError {

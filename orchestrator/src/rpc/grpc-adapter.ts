@@ -13,8 +13,14 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
   const onCancel = () => controller.abort();
   call.on("cancelled", onCancel);
   const value = call.metadata.get("authorization")[0];
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return {
-    ctx: { authorization: typeof value === "string" ? value : undefined, signal: controller.signal },
+    ctx: {
+      authorization: typeof value === "string" ? value : undefined,
+      signal: controller.signal,
+      deadline: Number.isFinite(at) ? at : undefined,
+    },
     done: () => call.off("cancelled", onCancel),
   };
 }

@@ -6,6 +6,8 @@ export interface CallContext {
   authorization: string | undefined;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
+  /** When the caller stops waiting (ms since the epoch), if it said. */
+  deadline?: number | undefined;
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;

@@ -1,0 +1,224 @@
+// The defects found under load (issue 9), on real orchestrator processes with stand-in agents:
+//  - overload: far more Deploys at once than the replica takes; those beyond its limit are refused
+//    with UNAVAILABLE before anything is stored, and exactly the accepted ones reach the agent (a
+//    call that reports failure never deploys);
+//  - a hot deploy key: 64 concurrent Deploys with one key never fail (lastUsedAt is best effort);
+//  - shutdown with many agents is quiet: no disconnect bookkeeping after the store closed.
+// (The memory store's bound is in memory-store.test.ts and the store contract.)
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
+import test from "ava";
+import { createRedisStore } from "../orchestrator/src/store/redis-store.js";
+import { adminClient, deployRequest } from "./support/clients.js";
+import { type Orchestrator, startOrchestrator } from "./support/orchestrator.js";
+import { type RedisServer, startRedisServer } from "./support/redis-server.js";
+import { connectStandInAgent, type StandInAgent, waitUntil } from "./support/stand-in-agents.js";
+
+const ADMIN = `admin-${randomBytes(16).toString("hex")}`;
+const running: { stop(): Promise<unknown> }[] = [];
+
+test.after.always(async () => {
+  for (const r of running.reverse()) await r.stop().catch(() => {});
+});
+
+async function orchestrator(env: Record<string, string> = {}): Promise<Orchestrator> {
+  const o = await startOrchestrator({ env: { K8SDEPLOY_ADMIN_TOKEN: ADMIN, ...env } });
+  running.push({ stop: () => o.stop("SIGKILL") });
+  return o;
+}
+
+async function redis(): Promise<RedisServer> {
+  const r = await startRedisServer({ appendonly: false });
+  running.push({ stop: () => r.stop("SIGKILL") });
+  return r;
+}
+
+async function agentWithKey(o: Orchestrator) {
+  const admin = adminClient(o.grpcAddress, ADMIN);
+  const agent = await admin.createAgent("load");
+  const key = await admin.createDeployKey(agent.id);
+  admin.close();
+  return { agent, key };
+}
+
+function deployCallers(address: string, channels: number) {
+  return Array.from(
+    { length: channels },
+    () => new DeployServiceClient(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+  );
+}
+
+interface Outcome {
+  ok: string[];
+  codes: Record<string, number>;
+}
+
+/**
+ * `n` Deploys spread over the clients, all at once or (with `perSecond`) at that rate; resolves
+ * when every one answered.
+ */
+async function flood(
+  clients: DeployServiceClient[],
+  key: string,
+  n: number,
+  label: string,
+  deadlineMs = 60_000,
+  perSecond?: number,
+): Promise<Outcome> {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${key}`);
+  const ok: string[] = [];
+  const codes: Record<string, number> = {};
+  const calls: Promise<void>[] = [];
+  const start = Date.now();
+  for (let i = 0; i < n; i++) {
+    if (perSecond !== undefined) {
+      const due = start + (i * 1000) / perSecond;
+      if (due - Date.now() >= 5) await new Promise((r) => setTimeout(r, due - Date.now()));
+    }
+    calls.push(
+      new Promise<void>((resolve) =>
+        clients[i % clients.length]!.deploy(
+          deployRequest({ namespace: "load", workload: `w${i % 50}`, image: `registry.example/${label}:${i}` }),
+          md,
+          { deadline: Date.now() + deadlineMs },
+          (err, res) => {
+            const name = err ? grpc.status[err.code] : "OK";
+            codes[name] = (codes[name] ?? 0) + 1;
+            if (!err && res.deployment) ok.push(res.deployment.id);
+            resolve();
+          },
+        ),
+      ),
+    );
+  }
+  await Promise.all(calls);
+  return { ok, codes };
+}
+
+async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
+  const admin = adminClient(o.grpcAddress, ADMIN);
+  const ids: string[] = [];
+  let pageToken = "";
+  do {
+    const page = await admin.listDeployments({ pageSize: 500, pageToken });
+    ids.push(...page.deployments.map((d) => d.id));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  admin.close();
+  return ids;
+}
+
+// Redis store: calls wait on Redis, so many are in progress at once and the in-flight limit refuses
+// the rest. Memory store: every call finishes at once, so what overloads it is the flood itself, with
+// deadlines too short for it (callers that give up): those calls fail on the client while still
+// queued there (never sent), or are refused here for want of time — none may deploy.
+const overload = {
+  redis: { calls: 2000, channels: 4, deadlineMs: 60_000, perSecond: undefined, codes: ["OK", "UNAVAILABLE"] },
+  memory: {
+    calls: 12_000,
+    channels: 2,
+    deadlineMs: 1000,
+    perSecond: 4000,
+    codes: ["DEADLINE_EXCEEDED", "OK", "UNAVAILABLE"],
+  },
+};
+
+for (const store of ["memory", "redis"] as const) {
+  test.serial(
+    `overload (${store} store): calls refused or given up on store nothing; exactly the accepted deploys reach the agent`,
+    async (t) => {
+      const plan = overload[store];
+      const env: Record<string, string> = { K8SDEPLOY_MAX_CONCURRENT_CALLS: "8" };
+      if (store === "redis") env.K8SDEPLOY_REDIS_URL = (await redis()).url;
+      const o = await orchestrator(env);
+      const { agent, key } = await agentWithKey(o);
+      const standIn = connectStandInAgent(o.grpcAddress, agent);
+      running.push({ stop: async () => standIn.close() });
+      await waitUntil(() => standIn.welcomed, "the stand-in agent to connect");
+
+      const clients = deployCallers(o.grpcAddress, plan.channels);
+      const { ok, codes } = await flood(clients, key, plan.calls, store, plan.deadlineMs, plan.perSecond);
+      for (const c of clients) c.close();
+      t.log(
+        codes,
+        o
+          .logEntries()
+          .filter((e) => e.msg === "overloaded: refusing calls beyond the limit")
+          .slice(0, 3),
+      );
+      for (const code of Object.keys(codes)) t.true(plan.codes.includes(code), JSON.stringify(codes));
+      // Overloaded: some calls failed (on a very busy machine all of them may: then nothing may deploy).
+      t.true(ok.length < plan.calls, JSON.stringify(codes));
+      if (store === "redis") t.regex(o.logs(), /overloaded: refusing calls beyond the limit/);
+
+      // Every accepted deploy reaches the agent, and nothing else does: not one refused call deploys.
+      await waitUntil(() => standIn.received.size >= ok.length, `${ok.length} commands to reach the agent`, 60_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      t.deepEqual([...standIn.received].sort(), [...ok].sort());
+      // Nor was anything stored for a refused call.
+      t.deepEqual((await allDeploymentIds(o)).sort(), [...ok].sort());
+    },
+  );
+}
+
+test.serial("a hot deploy key: 64 concurrent Deploys with one key, five times over, never fail", async (t) => {
+  const o = await orchestrator({ K8SDEPLOY_REDIS_URL: (await redis()).url });
+  const { agent, key } = await agentWithKey(o);
+  const standIn = connectStandInAgent(o.grpcAddress, agent);
+  running.push({ stop: async () => standIn.close() });
+  await waitUntil(() => standIn.welcomed, "the stand-in agent to connect");
+  const clients = deployCallers(o.grpcAddress, 8);
+  const ok: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const outcome = await flood(clients, key, 64, `hot${round}`);
+    t.deepEqual(outcome.codes, { OK: 64 }, `round ${round}`);
+    ok.push(...outcome.ok);
+  }
+  for (const c of clients) c.close();
+  await waitUntil(() => standIn.received.size >= ok.length, "every command to reach the agent", 60_000);
+  t.is(standIn.received.size, 320);
+  t.notRegex(o.logs(), /"level":"(error|fatal)"/);
+});
+
+test.serial(
+  "SIGTERM with 300 agents connected: exits 0 without warnings, every agent recorded as disconnected",
+  async (t) => {
+    const r = await redis();
+    const o = await orchestrator({ K8SDEPLOY_REDIS_URL: r.url });
+    const admin = adminClient(o.grpcAddress, ADMIN);
+    const agents = await Promise.all(Array.from({ length: 300 }, (_, i) => admin.createAgent(`quiet-${i}`)));
+    admin.close();
+    const standIns: StandInAgent[] = agents.map((a) => connectStandInAgent(o.grpcAddress, a));
+    running.push({ stop: async () => standIns.forEach((s) => s.close()) });
+    await waitUntil(() => standIns.every((s) => s.welcomed), "300 agents to connect", 60_000);
+
+    const status = await o.stop("SIGTERM", 30_000);
+    t.is(status.code, 0, o.logs().slice(-3000));
+    const noisy = o
+      .logEntries()
+      .filter(
+        (e) =>
+          /^(warn|error|fatal)$/.test(String(e.level)) || /ClientClosedError|client is closed/i.test(JSON.stringify(e)),
+      );
+    t.deepEqual(
+      noisy.map((e) => e.msg),
+      [],
+      JSON.stringify(noisy.slice(0, 5)),
+    );
+    t.is(o.logEntries().filter((e) => e.msg === "agent disconnected").length, 300);
+
+    const store = await createRedisStore(r.url, { replicaId: "check" });
+    try {
+      const records = await store.agents.listAgents();
+      t.is(records.length, 300);
+      t.deepEqual(
+        records.filter((a) => a.connectionId !== undefined).map((a) => a.id),
+        [],
+      );
+    } finally {
+      await store.close();
+    }
+  },
+);
