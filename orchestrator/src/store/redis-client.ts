@@ -250,6 +250,9 @@ export function newConnection(url: string, name: string, log: StoreLog): RedisCo
   }
   const cluster = createCluster({
     rootNodes: target.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    // Re-read the topology 1 s (node-redis: 5 s) after a node is lost: a failed-over master's slots
+    // are served by its promoted replica again as soon as the cluster has promoted it.
+    topologyRefreshOnReconnectionAttemptStrategy: 1000,
     defaults: {
       name,
       username: target.username,
