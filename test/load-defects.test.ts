@@ -191,7 +191,11 @@ test.serial(
     const agents = await Promise.all(Array.from({ length: 300 }, (_, i) => admin.createAgent(`quiet-${i}`)));
     admin.close();
     const standIns: StandInAgent[] = agents.map((a) => connectStandInAgent(o.grpcAddress, a));
-    running.push({ stop: async () => standIns.forEach((s) => s.close()) });
+    running.push({
+      stop: async () => {
+        for (const s of standIns) s.close();
+      },
+    });
     await waitUntil(() => standIns.every((s) => s.welcomed), "300 agents to connect", 60_000);
 
     const status = await o.stop("SIGTERM", 30_000);
