@@ -22,7 +22,6 @@ export type RedisCommands = Pick<
   | "set"
   | "del"
   | "eval"
-  | "evalSha"
   | "hLen"
   | "lLen"
   | "lRange"
@@ -210,14 +209,40 @@ class ClusterConnection implements RedisConnection {
   }
   async waitReplicas(replicas: number, timeoutMs: number) {
     // WAIT counts the writes made on the connection it is sent on: node-redis keeps one connection
-    // per node, so a WAIT on each master covers every write this process made before it.
+    // per node, so a WAIT on each master covers every write this process made before it. A master
+    // the topology shows without replicas (its replica was just promoted, say) is skipped: WAIT
+    // there could only time out, on every call, until a replica is added again.
+    const shards = new Map<string, { master: RedisClusterType["masters"][number]; replicas: number }>();
+    for (const shard of this.cluster.slots) {
+      if (shard && !shards.has(shard.master.id)) {
+        shards.set(shard.master.id, { master: shard.master, replicas: shard.replicas?.length ?? 0 });
+      }
+    }
+    let unreplicated = 0;
     const acked = await Promise.all(
-      this.cluster.masters.map(async (master) => {
+      [...shards.values()].map(async ({ master, replicas: known }) => {
+        if (known === 0) {
+          unreplicated++;
+          return replicas;
+        }
         const client = await this.cluster.nodeClient(master);
-        return (await client.wait(replicas, timeoutMs)) as number;
+        return (await client.wait(Math.min(replicas, known), timeoutMs)) as number;
       }),
     );
-    return Math.min(...acked);
+    if (unreplicated > 0) this.warnUnreplicated(unreplicated);
+    return acked.length ? Math.min(...acked) : 0;
+  }
+
+  private lastUnreplicatedWarning = 0;
+
+  private warnUnreplicated(masters: number) {
+    const now = Date.now();
+    if (now - this.lastUnreplicatedWarning < 60_000) return;
+    this.lastUnreplicatedWarning = now;
+    this.log.warn(
+      { masters },
+      "Redis Cluster masters without a replica: writes there are not replicated until one is added (CLUSTER REPLICATE)",
+    );
   }
   async ping() {
     const replies = await Promise.all(

@@ -1,22 +1,17 @@
-// A Lua script run with EVALSHA, falling back to EVAL when the server does not know it yet
-// (first use, or after a Redis restart flushed the script cache).
-import { createHash } from "node:crypto";
+// A Lua script, always sent with EVAL (its text, a few hundred bytes, with every call). Not EVALSHA:
+// the store sends commands that depend on each other together without waiting in between (an
+// enqueue, then the read of the same queue by the agent's stream, in one write), relying on Redis
+// running the commands of one connection in the order sent. A script Redis does not know yet (first
+// use, a Redis restart, a failed-over master: cluster replicas do not get scripts) would fail with
+// NOSCRIPT under EVALSHA and only run one round trip later, after the commands sent behind it.
+// Redis caches the compiled script by its hash, so EVAL costs only the bytes.
 import type { RedisCommands } from "./redis-client.js";
 
 export class LuaScript {
-  private readonly sha: string;
+  constructor(private readonly source: string) {}
 
-  constructor(private readonly source: string) {
-    this.sha = createHash("sha1").update(source).digest("hex");
-  }
-
-  async run(client: RedisCommands, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await client.evalSha(this.sha, { keys, arguments: args });
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return await client.eval(this.source, { keys, arguments: args });
-    }
+  run(client: RedisCommands, keys: string[], args: string[]): Promise<unknown> {
+    return client.eval(this.source, { keys, arguments: args });
   }
 }
 

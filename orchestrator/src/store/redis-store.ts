@@ -47,6 +47,7 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
   const waitReplicas = options.waitReplicas ?? 0;
   const sync = new WaitCoalescer(() => connection.waitReplicas(waitReplicas, WAIT_TIMEOUT_MS));
   let closing: Promise<void> | undefined;
+  let lastWaitWarning = 0;
 
   return {
     agents: redisAgentStore(client, keys),
@@ -61,7 +62,9 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
     syncReplicas: async () => {
       if (waitReplicas <= 0) return;
       const acked = await sync.run();
-      if (acked < waitReplicas) {
+      const now = Date.now();
+      if (acked < waitReplicas && now - lastWaitWarning > 10_000) {
+        lastWaitWarning = now;
         log.warn(
           { wanted: waitReplicas, acknowledged: acked, timeoutMs: WAIT_TIMEOUT_MS },
           "a write reached fewer Redis replicas than K8SDEPLOY_REDIS_WAIT_REPLICAS in time; a failover now could lose it",
