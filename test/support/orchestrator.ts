@@ -21,6 +21,8 @@ export interface StartOrchestratorOptions {
   timeoutMs?: number;
   /** Node options before the script (e.g. `--cpu-prof`), for the benchmarks. */
   nodeArgs?: string[];
+  /** Node binary (default: the one running the tests), e.g. Node 24 as in the image. */
+  node?: string;
 }
 
 export interface ExitStatus {
@@ -84,7 +86,7 @@ export async function startOrchestrator(options: StartOrchestratorOptions = {}):
     K8SDEPLOY_DATA_DIR: await tempDir("k8sd-orch-"),
     ...options.env,
   });
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, "serve"], {
+  const child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), cliPath, "serve"], {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -16,6 +16,7 @@ import { guardInterceptor, tolerantDefinition, tolerantRegistrar } from "./grpc-
 import { appReady } from "./http-server.js";
 import { watchSessions } from "./http2-watchdog.js";
 import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
+import { raiseStreamResetLimit } from "./stream-reset-limit.js";
 
 /*
  * Keepalive: what @grpc/grpc-js 1.14.7 (build/src/server.js) actually does on the server side.
@@ -133,6 +134,7 @@ export async function startGrpcServer(
     }),
   );
   enforcePingPolicy(server, config.keepaliveMinSeconds * 1000, log);
+  raiseStreamResetLimit(http2ServersOf(server));
   watchSessions(http2ServersOf(server), log);
 
   let draining = false;

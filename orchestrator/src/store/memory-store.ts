@@ -94,7 +94,12 @@ class MemoryQueue implements CommandQueue {
   }
 
   async list(agentId: string, limit: number): Promise<Command[]> {
-    return [...this.queueOf(agentId).values()].slice(0, limit).map((e) => structuredClone(e.command));
+    const out: Command[] = [];
+    for (const entry of this.queueOf(agentId).values()) {
+      if (out.length >= limit) break;
+      out.push(structuredClone(entry.command));
+    }
+    return out;
   }
 
   async takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]> {
