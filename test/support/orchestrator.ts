@@ -23,6 +23,8 @@ export interface StartOrchestratorOptions {
   nodeArgs?: string[];
   /** Node binary (default: the one running the tests), e.g. Node 24 as in the image. */
   node?: string;
+  /** Script to run instead of the built CLI (e.g. a single-file bundle); it gets `serve`. */
+  script?: string;
 }
 
 export interface ExitStatus {
@@ -86,11 +88,15 @@ export async function startOrchestrator(options: StartOrchestratorOptions = {}):
     K8SDEPLOY_DATA_DIR: await tempDir("k8sd-orch-"),
     ...options.env,
   });
-  const child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), cliPath, "serve"], {
-    cwd: repoRoot,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    options.node ?? process.execPath,
+    [...(options.nodeArgs ?? []), options.script ?? cliPath, "serve"],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   live.add(child);
   let stderr = "";
   let stdout = "";
