@@ -42,6 +42,15 @@ const isFinished = (d: Deployment) => d.state >= DeploymentState.DEPLOYMENT_STAT
 const copyDeployment = (d: Deployment): Deployment => Deployment.fromPartial(d);
 const copyEvent = (e: DeploymentEvent): DeploymentEvent => DeploymentEvent.fromPartial(e);
 const copyCommand = (c: Command): Command => CommandMessage.fromPartial(c);
+/** Deep copy of a plain record (agents, keys): objects, arrays, Dates and primitives only. */
+function copyRecord<T>(value: T): T {
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (Array.isArray(value)) return value.map(copyRecord) as T;
+  if (typeof value !== "object" || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = copyRecord(v);
+  return out as T;
+}
 const copyEntry = (e: FeedEntry): FeedEntry => ({
   cursor: e.cursor,
   deployment: copyDeployment(e.deployment),
@@ -172,19 +181,19 @@ export class MemoryStore implements Store {
 
   readonly agents = {
     createAgent: async (agent: AgentRecord) => {
-      this.agentMap.set(agent.id, structuredClone(agent));
+      this.agentMap.set(agent.id, copyRecord(agent));
     },
-    getAgent: async (id: string) => structuredClone(this.agentMap.get(id)),
+    getAgent: async (id: string) => copyRecord(this.agentMap.get(id)),
     listAgents: async () =>
       [...this.agentMap.values()]
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
-        .map((a) => structuredClone(a)),
+        .map((a) => copyRecord(a)),
     updateAgent: async (id: string, patch: Partial<Omit<AgentRecord, "id">>) => {
       const current = this.agentMap.get(id);
       if (!current) return undefined;
-      const next: typeof current = { ...current, ...structuredClone(patch) };
+      const next: typeof current = { ...current, ...copyRecord(patch) };
       this.agentMap.set(id, next);
-      return structuredClone(next);
+      return copyRecord(next);
     },
     touchAgent: async (id: string, connectionId: string, lastSeenAt: Date) => {
       const current = this.agentMap.get(id);
@@ -207,20 +216,20 @@ export class MemoryStore implements Store {
 
   readonly keys = {
     createKey: async (key: KeyRecord) => {
-      this.keyMap.set(key.id, structuredClone(key));
+      this.keyMap.set(key.id, copyRecord(key));
     },
-    getKey: async (id: string) => structuredClone(this.keyMap.get(id)),
+    getKey: async (id: string) => copyRecord(this.keyMap.get(id)),
     listKeys: async (agentId?: string) =>
       [...this.keyMap.values()]
         .filter((k) => agentId === undefined || agentId === "" || k.agentId === agentId)
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
-        .map((k) => structuredClone(k)),
+        .map((k) => copyRecord(k)),
     updateKey: async (id: string, patch: Partial<Omit<KeyRecord, "id">>) => {
       const current = this.keyMap.get(id);
       if (!current) return undefined;
-      const next: typeof current = { ...current, ...structuredClone(patch) };
+      const next: typeof current = { ...current, ...copyRecord(patch) };
       this.keyMap.set(id, next);
-      return structuredClone(next);
+      return copyRecord(next);
     },
   };
 

@@ -20,7 +20,7 @@
 // - appendEvent serializes writers of one deployment within this process; writers on several
 //   replicas are ordered by the compare-and-set, but their feed entries may then interleave
 //   (a feed consumer can see seq n+1 before seq n of one deployment; listEvents has the order).
-import { type Deployment, type DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type { RedisCommands, StoreLog } from "./redis-client.js";
@@ -101,6 +101,7 @@ export class RedisDeployments implements DeploymentStore {
     }
     const event: DeploymentEvent = { ...firstEvent, seq: 1 };
     const recordText = encodeDeployment(deployment);
+    const eventText = encodeEvent(event);
     this.trimIndex();
     await this.writers.run(deployment.id, async () => {
       // One round trip: the three are sent together, in this order (on one Redis they are applied in
@@ -110,12 +111,12 @@ export class RedisDeployments implements DeploymentStore {
         createScript.run(
           this.client,
           [this.keys.deployment(deployment.id), this.keys.deploymentEvents(deployment.id)],
-          [recordText, encodeEvent(event)],
+          [recordText, eventText],
         ),
-        this.publish(deployment, event),
+        this.publish(deployment.id, event.seq, recordText, eventText),
       ]);
     });
-    return { deployment: decodeDeployment(recordText), created: true };
+    return { deployment: Deployment.fromPartial(deployment), created: true };
   }
 
   async getDeployment(id: string): Promise<Deployment | undefined> {
@@ -206,12 +207,12 @@ export class RedisDeployments implements DeploymentStore {
    * Appends the change to the feed. The change is already stored: a failure here is logged, not
    * thrown, since a caller retrying would store the event twice.
    */
-  private async publish(deployment: Deployment, event: DeploymentEvent): Promise<void> {
+  private async publish(deploymentId: string, seq: number, recordText: string, eventText: string): Promise<void> {
     try {
-      await this.feed.append(deployment, event);
+      await this.feed.append(recordText, eventText);
     } catch (err) {
       this.log.warn(
-        { deploymentId: deployment.id, seq: event.seq, err: errorMessage(err) },
+        { deploymentId, seq, err: errorMessage(err) },
         "stored a deployment change but could not append it to the feed",
       );
     }
@@ -256,23 +257,17 @@ export class RedisDeployments implements DeploymentStore {
       if (!next) return undefined;
       const event: DeploymentEvent = { ...next.event, seq: count + 1 };
       const nextText = encodeDeployment(next.deployment);
+      const eventText = encodeEvent(event);
       const written = await appendScript.run(
         this.client,
         [recordKey, eventsKey],
-        [
-          text,
-          String(count),
-          nextText,
-          encodeEvent(event),
-          String(isFinished(next.deployment) ? this.retentionSeconds : 0),
-        ],
+        [text, String(count), nextText, eventText, String(isFinished(next.deployment) ? this.retentionSeconds : 0)],
       );
       if (written === 1) {
-        const deployment = decodeDeployment(nextText);
         // Not awaited: the feed entry is sent on the same connection before anything this process
         // sends later, so readers see changes in order; a failure is logged (see publish).
-        void this.publish(deployment, event);
-        return { deployment, event: decodeEvent(encodeEvent(event)) };
+        void this.publish(id, event.seq, nextText, eventText);
+        return { deployment: Deployment.fromPartial(next.deployment), event: DeploymentEvent.fromPartial(event) };
       }
       // Another replica wrote in between: back off a little (jittered, growing) and retry.
       await sleep(Math.random() * Math.min(2 * attempt, 25));

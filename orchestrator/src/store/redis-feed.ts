@@ -4,10 +4,10 @@
 // that starts from a cursor is registered first (live entries are buffered), then replays the
 // stream after its cursor with XRANGE, then drains its buffer: entries are delivered in stream
 // order, each once (a follower only takes entries after the last one it got).
-import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { RedisCommands, RedisConnection, StoreLog } from "./redis-client.js";
 import { errorMessage, sleep } from "./redis-client.js";
-import { decodeDeployment, decodeEvent, encodeDeployment, encodeEvent } from "./redis-codec.js";
+import { decodeDeployment, decodeEvent } from "./redis-codec.js";
 import type { FeedEntry, Subscription } from "./store.js";
 
 export const FEED_MAX_LENGTH = 10_000;
@@ -65,12 +65,12 @@ export class RedisFeed {
     this.client = connection.commands;
   }
 
-  /** Appends an entry; returns its cursor. */
-  async append(deployment: Deployment, event: DeploymentEvent): Promise<string> {
+  /** Appends an entry (the deployment and event as the store encodes them); returns its cursor. */
+  async append(recordText: string, eventText: string): Promise<string> {
     return await this.client.xAdd(
       this.key,
       "*",
-      { d: encodeDeployment(deployment), e: encodeEvent(event) },
+      { d: recordText, e: eventText },
       { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: FEED_MAX_LENGTH } },
     );
   }
@@ -184,7 +184,11 @@ export class RedisFeed {
     if (follower.closed || compareStreamIds(entry.cursor, follower.after) <= 0) return;
     follower.after = entry.cursor;
     try {
-      follower.listener(structuredClone(entry));
+      follower.listener({
+        cursor: entry.cursor,
+        deployment: Deployment.fromPartial(entry.deployment),
+        event: DeploymentEvent.fromPartial(entry.event),
+      });
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, "feed listener threw");
     }
