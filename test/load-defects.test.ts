@@ -152,6 +152,7 @@ async function floodFromChildren(
   const total: Outcome = { ok: [], codes: {} };
   for (const r of runs) {
     if (r.code !== 0) throw new Error(`flood child failed: ${r.stderr}`);
+    if (r.stderr.trim() !== "") console.error(`flood child: ${r.stderr.trim()}`);
     const out = JSON.parse(r.stdout) as Outcome;
     total.ok.push(...out.ok);
     for (const [k, v] of Object.entries(out.codes)) total.codes[k] = (total.codes[k] ?? 0) + v;

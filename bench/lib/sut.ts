@@ -42,7 +42,7 @@ export async function startSut(options: SutOptions): Promise<Sut> {
     script: existsSync(bundle) ? bundle : undefined,
     env: {
       K8SDEPLOY_ADMIN_TOKEN: ADMIN_TOKEN,
-      K8SDEPLOY_LOG_LEVEL: "info",
+      K8SDEPLOY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
       K8SDEPLOY_GRPC_LISTEN: `127.0.0.1:${options.grpcPort ?? 0}`,
       ...(redis ? { K8SDEPLOY_REDIS_URL: redis.url } : {}),
       ...options.env,

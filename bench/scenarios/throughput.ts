@@ -87,6 +87,11 @@ export async function runThroughput(store: StoreKind, options: ThroughputOptions
     const delivered = inWindow / windowS;
     const okRate = done.okInWindow / windowS;
     const totalDelivered = fleet.commands();
+    if (process.env.BENCH_LOG_STATS) {
+      const counts: Record<string, number> = {};
+      for (const e of sut.orchestrator.logEntries()) counts[String(e.msg)] = (counts[String(e.msg)] ?? 0) + 1;
+      process.stderr.write(`${JSON.stringify({ logBytes: sut.orchestrator.logs().length, counts })}\n`);
+    }
     await fleet.stop();
     const ratio = delivered / stubPerSecond;
     const commands = commandDelta(before, after);

@@ -11,9 +11,12 @@ const [address = "", key = "", countText = "0", rateText = "1", deadlineText = "
 const count = Number(countText);
 const perSecond = Number(rateText);
 const deadlineMs = Number(deadlineText);
-const client = new DeployServiceClient(address, grpc.credentials.createInsecure(), {
-  "grpc.use_local_subchannel_pool": 1,
-});
+// Four connections: a single one would queue thousands of calls in its own HTTP/2 session, whose
+// memory limit then fails calls on the client side (RESOURCE_EXHAUSTED, then the session).
+const clients = Array.from(
+  { length: 4 },
+  () => new DeployServiceClient(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+);
 const md = new grpc.Metadata();
 md.set("authorization", `Bearer ${key}`);
 const ok: string[] = [];
@@ -25,7 +28,7 @@ for (let i = 0; i < count; i++) {
   if (due - Date.now() >= 5) await new Promise((r) => setTimeout(r, due - Date.now()));
   calls.push(
     new Promise<void>((resolve) =>
-      client.deploy(
+      clients[i % clients.length]!.deploy(
         deployRequest({ namespace: "load", workload: `w${i % 50}`, image: `registry.example/${label}:${i}` }),
         md,
         { deadline: Date.now() + deadlineMs },
@@ -41,6 +44,6 @@ for (let i = 0; i < count; i++) {
   );
 }
 await Promise.all(calls);
-client.close();
+for (const c of clients) c.close();
 process.stdout.write(`${JSON.stringify({ ok, codes })}\n`);
 process.exit(0);
