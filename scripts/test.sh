@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: build, lint, type-check the tests, bring up the test bed (idempotent; cached
-# binaries) and run every ava test against it. Extra arguments go to ava (e.g. a file).
+# binaries), build the images and push them to the test bed's registry, and run every ava test
+# against it. Extra arguments go to ava (e.g. a file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,4 +14,8 @@ bash scripts/testbed/testbed.sh up
 bash scripts/node24.sh x64 >/dev/null
 bash scripts/node24.sh arm64 >/dev/null
 eval "$(bash scripts/testbed/testbed.sh env)"
+# The images (both, both platforms) pushed to the test bed's registry; the image tests pull them by
+# digest from there (test/support/images.ts). Prints per-step timings.
+node scripts/images/build.mjs --push "$K8SDEPLOY_TEST_REGISTRY/k8sdeploy" \
+  --authfile "$K8SDEPLOY_TEST_REGISTRY_AUTHFILE" --ca-file "$K8SDEPLOY_TEST_REGISTRY_CA"
 exec npx ava "$@"

@@ -30,7 +30,8 @@ test.serial("the old token's stream stays during the grace period and is closed 
   const old = stack.startAgent({ token: agent.token, servers: [replica0.grpcAddress] });
   await waitConnected(stack, agent.id, "replica-0");
 
-  const graceSeconds = 4;
+  // Long enough that the two CLI calls below fit in it on a loaded machine (each may take a second or two).
+  const graceSeconds = 8;
   const rotatedAt = Date.now();
   const rotation = JSON.parse(
     await stack.cli(["agent", "rotate", agent.id, "--grace", String(graceSeconds), "--json"], 1),

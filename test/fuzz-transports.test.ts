@@ -77,6 +77,7 @@ const deployRequest: fc.Arbitrary<DeployRequest> = fc.record({
   image: text,
   timeoutSeconds: fc.oneof(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })),
   rollbackOnFailure: fc.boolean(),
+  pinDigest: fc.boolean(),
   idempotencyKey: text,
   queueTimeoutSeconds: fc.oneof(fc.integer({ min: 0, max: 700_000 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })),
   origin: fc.option(

@@ -186,10 +186,35 @@ test("a bad K8SDEPLOY_SERVER names the variable", async (t) => {
   t.regex(r.stderr, /^error: K8SDEPLOY_SERVER: "grpc:\/\/somewhere:1" has scheme grpc:/);
 });
 
-test("an unreachable server gives `error: UNAVAILABLE: …`", async (t) => {
-  const r = await cli(["agent", "list"], { K8SDEPLOY_SERVER: `http://127.0.0.1:${await freePort()}` });
+test("an orchestrator that is down is explained in one line", async (t) => {
+  const port = await freePort();
+  const r = await cli(["agent", "list"], { K8SDEPLOY_SERVER: `http://127.0.0.1:${port}` });
   t.is(r.code, 1);
-  t.regex(r.stderr, /^error: UNAVAILABLE: /);
+  t.is(
+    r.stderr,
+    `error: cannot reach the orchestrator at http://127.0.0.1:${port}: connection refused (is \`k8sdeploy serve\` running, and is 127.0.0.1:${port} its gRPC port?)\n`,
+  );
+});
+
+test("the HTTP port instead of the gRPC port is explained in one line, with http:// and https://", async (t) => {
+  for (const scheme of ["http", "https"]) {
+    const r = await cli(["agent", "list"], { K8SDEPLOY_SERVER: `${scheme}://${orch.httpAddress}` });
+    t.is(r.code, 1);
+    t.regex(
+      r.stderr,
+      /^error: cannot use the orchestrator at https?:\/\/127\.0\.0\.1:\d+: it answers HTTP\/1\.1, not gRPC: that is probably the orchestrator's HTTP port .*use its gRPC port \(K8SDEPLOY_GRPC_LISTEN, default 50051\)\n$/,
+    );
+    t.is(r.stderr.split("\n").length, 2, "one line");
+  }
+});
+
+test("https:// to a plaintext gRPC port is explained in one line", async (t) => {
+  const r = await cli(["agent", "list"], { K8SDEPLOY_SERVER: `https://${orch.grpcAddress}` });
+  t.is(r.code, 1);
+  t.is(
+    r.stderr,
+    `error: cannot use the orchestrator at https://${orch.grpcAddress}: the server does not speak TLS; use http://${orch.grpcAddress} (or give the orchestrator K8SDEPLOY_TLS_CERT_FILE/KEY_FILE)\n`,
+  );
 });
 
 test("https with K8SDEPLOY_CA_FILE", async (t) => {
@@ -202,5 +227,168 @@ test("https with K8SDEPLOY_CA_FILE", async (t) => {
   // Without the CA the system roots do not trust the self-signed certificate.
   const untrusted = await runCli(["agent", "list"], { env: tls.cliEnv({ K8SDEPLOY_CA_FILE: undefined }) });
   t.is(untrusted.code, 1);
-  t.regex(untrusted.stderr, /^error: UNAVAILABLE: /);
+  t.is(
+    untrusted.stderr,
+    `error: cannot use the orchestrator at https://${tls.grpcAddress}: its TLS certificate is not signed by a CA this client trusts; set K8SDEPLOY_CA_FILE to the PEM CA that signed it\n`,
+  );
+  // http:// to the TLS port.
+  const plaintext = await runCli(["agent", "list"], {
+    env: tls.cliEnv({ K8SDEPLOY_CA_FILE: undefined, K8SDEPLOY_SERVER: `http://${tls.grpcAddress}` }),
+  });
+  t.is(plaintext.code, 1);
+  t.is(
+    plaintext.stderr,
+    `error: cannot use the orchestrator at http://${tls.grpcAddress}: the server expects TLS; use https://${tls.grpcAddress}\n`,
+  );
 });
+
+test("--server and --token win over K8SDEPLOY_SERVER and K8SDEPLOY_ADMIN_TOKEN, before or after the command", async (t) => {
+  const env = { K8SDEPLOY_SERVER: `http://127.0.0.1:${await freePort()}`, K8SDEPLOY_ADMIN_TOKEN: "w".repeat(30) };
+  const flags = ["--server", `http://${orch.grpcAddress}`, "--token", orch.adminToken];
+  const after = await cli(["agent", "list", ...flags, "--output", "json"], env);
+  t.is(after.code, 0, after.stderr);
+  t.true(Array.isArray(JSON.parse(after.stdout)));
+  const before = await cli([...flags, "key", "list"], env);
+  t.is(before.code, 0, before.stderr);
+  t.regex(before.stdout, /^ID +NAME +AGENT/);
+  const wrongToken = await cli(["agent", "list", "--token", "z".repeat(30)]);
+  t.regex(wrongToken.stderr, /^error: UNAUTHENTICATED: invalid admin token/);
+  const badServer = await cli(["agent", "list", "--server", "grpc://x:1"]);
+  t.regex(badServer.stderr, /^error: --server: "grpc:\/\/x:1" has scheme grpc:/);
+});
+
+test("--output json|table works on every command and --json stays an alias", async (t) => {
+  const agent = JSON.parse((await cli(["agent", "create", "--name", "output", "--output", "json"])).stdout) as {
+    id: string;
+  };
+  for (const args of [
+    ["agent", "list"],
+    ["key", "list"],
+    ["trust", "list"],
+    ["deployments", "list"],
+  ]) {
+    const json = await cli([...args, "--output", "json"]);
+    t.is(json.code, 0, json.stderr);
+    t.true(Array.isArray(JSON.parse(json.stdout)), args.join(" "));
+    const alias = await cli([...args, "--json"]);
+    t.is(alias.stdout, json.stdout, `${args.join(" ")}: --json is --output json`);
+    const table = await cli([...args, "-o", "table"]);
+    t.regex(table.stdout, /^ID +/, args.join(" "));
+  }
+  const key = JSON.parse((await cli(["key", "create", "--agent", agent.id, "-o", "json"])).stdout) as { id: string };
+  t.regex(key.id, /^key_/);
+  const bad = await cli(["agent", "list", "--output", "yaml"]);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /argument 'yaml' is invalid\. Allowed choices are table, json/);
+});
+
+test.serial("trust create/list/delete", async (t) => {
+  const agent = JSON.parse((await cli(["agent", "create", "--name", "trusted", "--json"])).stdout) as { id: string };
+  const created = await cli([
+    "trust",
+    "create",
+    "--agent",
+    agent.id,
+    "--repository",
+    "acme/web",
+    "--ref",
+    "refs/tags/v*",
+    "--environment",
+    "production",
+    "--namespace",
+    "web",
+    "--workload",
+    "frontend",
+    "--json",
+  ]);
+  t.is(created.code, 0, created.stderr);
+  const policy = JSON.parse(created.stdout) as Record<string, unknown>;
+  t.regex(String(policy.id), /^tp_/);
+  t.like(policy, {
+    agentId: agent.id,
+    repository: "acme/web",
+    ref: "refs/tags/v*",
+    environment: "production",
+    audience: "k8sdeploy",
+    issuer: "https://token.actions.githubusercontent.com",
+    namespaces: ["web"],
+    workloads: ["frontend"],
+  });
+  const human = await cli(["trust", "list", "--agent", agent.id]);
+  t.regex(
+    human.stdout,
+    new RegExp(`^${policy.id} +${agent.id} +acme/web +refs/tags/v\\* +production +web +frontend +- +active$`, "m"),
+  );
+  const wide = await cli(["trust", "create", "--agent", agent.id, "--repository", "acme/api"]);
+  t.is(wide.code, 0, wide.stderr);
+  t.regex(wide.stderr, /^warning: any branch, tag and workflow of the repository may deploy/m);
+  const bad = await cli(["trust", "create", "--agent", agent.id, "--repository", "not a repo", "--ref", "main*x"]);
+  t.is(bad.code, 1);
+  t.regex(
+    bad.stderr,
+    /^error: INVALID_ARGUMENT: invalid trust policy: repository: required, as owner\/name .*ref: `\*` may only be the last character/,
+  );
+  const unknownAgent = await cli(["trust", "create", "--agent", "agt_nope", "--repository", "acme/web"]);
+  t.regex(unknownAgent.stderr, /^error: NOT_FOUND: /);
+  const deleted = await cli(["trust", "delete", String(policy.id)]);
+  t.is(deleted.stdout, `deleted trust policy ${policy.id}\n`);
+  const after = JSON.parse((await cli(["trust", "list", "--agent", agent.id, "--json"])).stdout) as { id: string }[];
+  t.false(after.some((p) => p.id === policy.id));
+});
+
+test.serial(
+  "deployments get and watch: fields, timeline, the failure text once, exit 1 unless it succeeded",
+  async (t) => {
+    const agent = JSON.parse((await cli(["agent", "create", "--name", "watch-me", "--json"])).stdout) as { id: string };
+    const { key, id: keyId } = JSON.parse((await cli(["key", "create", "--agent", agent.id, "--json"])).stdout) as {
+      key: string;
+      id: string;
+    };
+    const client = deployClient(orch.grpcAddress, key);
+    const { deployment } = await client.deploy(
+      deployRequest({ namespace: "shop", workload: "web", image: "nginx:1.27" }),
+    );
+    client.close();
+    const id = deployment?.id ?? "";
+    const watching = cli(["deployments", "watch", id]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.is((await cli(["deployments", "cancel", id, "--reason", "changed my mind"])).code, 0);
+    const watched = await watching;
+    t.is(watched.code, 1);
+    t.regex(watched.stdout, /^\[\d{4}-\d\d-\d\dT[\d:]+Z\] queued: queued for agent agt_\w+$/m);
+    t.regex(
+      watched.stdout,
+      /^\[[\dT:Z-]+\] cancelled: cancelled by an admin before delivery: changed my mind; the workload was not changed$/m,
+    );
+    t.regex(watched.stderr, /^error: deployment dep_\w+ ended cancelled/);
+
+    const got = await cli(["deployments", "get", id]);
+    t.is(got.code, 0, got.stderr);
+    t.regex(got.stdout, new RegExp(`^ID +${id}$`, "m"));
+    t.regex(got.stdout, /^STATE +cancelled$/m);
+    t.regex(got.stdout, /^TARGET +shop\/deployment\/web$/m);
+    t.regex(got.stdout, new RegExp(`^REQUESTED BY +deploy key ${keyId}$`, "m"));
+    t.regex(got.stdout, /^SEQ +TIME +STATE +MESSAGE$/m);
+    t.is(got.stdout.match(/changed my mind/g)?.length, 2, "once in the fields, once in the timeline");
+    const json = JSON.parse((await cli(["deployments", "get", id, "-o", "json"])).stdout) as {
+      deployment: { id: string; state: string };
+      events: unknown[];
+    };
+    t.is(json.deployment.state, "DEPLOYMENT_STATE_CANCELLED");
+    t.is(json.events.length, 2);
+    const ndjson = await cli(["deployments", "watch", id, "--json"]);
+    const lines = ndjson.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { event: { seq: number } });
+    t.deepEqual(
+      lines.map((l) => l.event.seq),
+      [1, 2],
+    );
+    const missing = await cli(["deployments", "get", "dep_missing"]);
+    t.regex(missing.stderr, /^error: NOT_FOUND: deployment dep_missing not found/);
+    const rollback = await cli(["deployments", "rollback", id]);
+    t.is(rollback.code, 1);
+    t.regex(rollback.stderr, /^error: FAILED_PRECONDITION: /);
+  },
+);

@@ -40,6 +40,8 @@ test("the HTTP port serves HTTPS with the configured certificate", async (t) => 
     t.is((await get(`${orch.httpUrl}/metrics`, ca)).status, 200);
     t.deepEqual(JSON.parse((await get(`${orch.httpUrl}/dashboard-config.json`, ca)).body), {
       githubServerUrl: "https://github.com",
+      publicGrpcUrl: "",
+      oidcIssuer: "https://token.actions.githubusercontent.com",
     });
     const agents = await get(`${orch.httpUrl}/k8sdeploy.v1.AdminService/ListAgents`, ca, {
       method: "POST",

@@ -31,7 +31,7 @@ const external = process.env.K8SDEPLOY_TESTBED_KIND === "external";
   await run("bash", [script, "up"], { env, maxBuffer: 16 * 1024 * 1024 });
   const pidDir = join(state, "pids");
   const pids = readdirSync(pidDir).map((f) => Number(readFileSync(join(pidDir, f), "utf8").trim()));
-  t.true(pids.length >= 6, `pids: ${pids.join(",")}`);
+  t.true(pids.length >= 7, `pids: ${pids.join(",")}`);
   t.true(pids.every(running));
   const { stdout: exports } = await run("bash", [script, "env"], { env });
   const kubeconfig = /export KUBECONFIG=['"]?([^'"\n]+)/.exec(exports)?.[1] ?? "";
@@ -40,6 +40,14 @@ const external = process.env.K8SDEPLOY_TESTBED_KIND === "external";
   t.regex(nodes, /\sReady\s/);
   const { stdout: version } = await run("kubectl", ["--kubeconfig", kubeconfig, "version", "-o", "json"]);
   t.regex(JSON.parse(version).serverVersion.gitVersion, /^v1\.36\./);
+  // The registry: authenticated TLS on the exported address, with the exported CA.
+  const value = (name: string) => new RegExp(`export ${name}=['"]?([^'"\n]+)`).exec(exports)?.[1] ?? "";
+  const { stdout: code } = await run("curl", [
+    ...["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", value("K8SDEPLOY_TEST_REGISTRY_CA")],
+    ...["-u", `${value("K8SDEPLOY_TEST_REGISTRY_USER")}:${value("K8SDEPLOY_TEST_REGISTRY_PASSWORD")}`],
+    `https://${value("K8SDEPLOY_TEST_REGISTRY")}/v2/`,
+  ]);
+  t.is(code, "200", exports);
 
   await run("bash", [script, "down"], { env });
   const deadline = Date.now() + 15_000;

@@ -245,7 +245,9 @@ async function checkInstallSnippet(
     const base = path.relative(dir, path.join(repoRoot, "agent", "deploy", "kustomize"));
     await writeFile(
       path.join(dir, "kustomization.yaml"),
-      yaml.replace("https://github.com/k8sdeploy/k8sdeploy//agent/deploy/kustomize", base),
+      yaml
+        .replaceAll("https://github.com/k8sdeploy/k8sdeploy//agent/deploy/kustomize", base)
+        .replace(/\?ref=v[0-9][^\s]*/g, ""),
     );
     const { stdout } = await run("kubectl", ["kustomize", dir]).catch((err) => {
       t.log(`kubectl kustomize unavailable or failed, snippet not built: ${err}`);
@@ -272,7 +274,7 @@ test.serial("create a deploy key in the UI: shown once with a workflow snippet, 
   deployKey = (await textOf(page.locator("[data-testid=deploy-key]"))).trim();
   t.regex(deployKey, /^kdk_/);
   const workflow = await textOf(page.locator("[data-testid=workflow-snippet]"));
-  t.regex(workflow, /uses: k8sdeploy\/k8sdeploy\/action@v1/);
+  t.regex(workflow, /uses: k8sdeploy\/k8sdeploy@v\d+\n/);
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression
   t.true(workflow.includes("key: ${{ secrets.K8SDEPLOY_KEY }}"));
   t.true(workflow.includes(`namespace: ${namespace}`));
@@ -672,7 +674,9 @@ test.serial("a queued deployment is cancelled from its page and never applied", 
   t.regex(await textOf(dialog), /never applied/);
   await dialog.locator("button[type=submit]").click();
   await page.locator(".subtitle [data-state=cancelled]").waitFor({ timeout: 10_000 });
-  t.regex(await textOf(page.locator(".timeline")), /cancelled by an admin before delivery/);
+  // The reason shows once: in the callout; the timeline's last event points to it.
+  t.regex(await textOf(page.locator("[data-testid=failure]")), /cancelled by an admin before delivery/);
+  t.regex(await textOf(page.locator(".timeline-item").last()), /Cancelled \(see above\)/);
   t.is(await page.locator("button:has-text('⊘ Cancel')").count(), 0, "no Cancel once final");
   const got = await adminCall<{ deployments: { id: string; state: string }[] }>("AdminService", "ListDeployments", {
     agentId: offline.id,

@@ -5,6 +5,7 @@
 //
 // The output must be deterministic (same sources and lockfile → same bytes) and readable in diffs: no minifying,
 // paths relative to the repository root, legal comments collected at the end of the file.
+import { readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -43,3 +44,21 @@ const result = await build({
 
 const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
 console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`);
+
+// The root action.yml (`uses: k8sdeploy/k8sdeploy@v1`) is action/action.yml with `main` pointing into
+// action/: written here from the one source, so the two cannot drift (test/root-action.test.ts checks it).
+if (values.outfile === undefined) {
+  const inner = await readFile(resolve(actionDir, "action.yml"), "utf8");
+  if (!/^ {2}main: dist\/index\.js$/m.test(inner))
+    throw new Error("action/action.yml: runs.main must be dist/index.js");
+  const header = [
+    "# The K8sDeploy GitHub Action, at the repository root so that workflows say `uses: k8sdeploy/k8sdeploy@v1`",
+    "# (and the Marketplace can list it). Generated from action/action.yml by action/scripts/bundle.mjs: edit that",
+    "# file and run `npm run --workspace action bundle`.",
+    "",
+  ].join("\n");
+  await writeFile(
+    resolve(repoRoot, "action.yml"),
+    header + inner.replace(/^ {2}main: dist\/index\.js$/m, "  main: action/dist/index.js"),
+  );
+}

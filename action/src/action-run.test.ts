@@ -212,7 +212,11 @@ const badInputs: [string, Record<string, string | undefined>, RegExp][] = [
     { timeout: "5m" },
     /^::error::Input "timeout" must be a whole number of seconds from 1 to 3600; got "5m"\.$/m,
   ],
-  ["missing key", { key: undefined }, /^::error::Input "key" is required and was not supplied\.$/m],
+  [
+    "missing key",
+    { key: undefined },
+    /^::error::Input "key" is required and was not supplied\. .*`permissions: id-token: write`.*$/m,
+  ],
   ["bad server", { server: "grpc://x:1" }, /^::error::Input "server" must be .*; got scheme "grpc"\.$/m],
 ];
 
@@ -324,7 +328,8 @@ test("an unreachable server fails with UNAVAILABLE and a hint", async (t) => {
   await standIn.close();
   // Retried while the queue timeout lasts (the orchestrator may be restarting), then it fails.
   const result = await runBundledAction({
-    inputs: inputs(url, { "idempotency-key": "", "queue-timeout": "2" }),
+    // 4 s: a loaded machine can spend over a second on the first attempt, and a retry must still fit.
+    inputs: inputs(url, { "idempotency-key": "", "queue-timeout": "4" }),
     env: {},
   });
   t.is(result.code, 1);

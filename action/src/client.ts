@@ -1,5 +1,6 @@
-// A DeployService client for one orchestrator: TLS or plaintext from the server URL, the deploy key as
-// `authorization: Bearer …` metadata on every call, promise-returning unary calls and Watch as an async iterator.
+// A DeployService client for one orchestrator: TLS or plaintext from the server URL, the deploy key (or a
+// fresh GitHub OIDC token per call: the orchestrator accepts each ID token once) as `authorization: Bearer …`
+// metadata on every call, promise-returning unary calls and Watch as an async iterator.
 import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   type CancelDeploymentResponse,
@@ -41,7 +42,10 @@ export function describeGrpcError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function connect(server: ServerAddress, key: string, options: ConnectOptions = {}): DeployApi {
+/** The bearer of every call: a deploy key, or a function that returns a new ID token each time. */
+export type Bearer = string | (() => Promise<string>);
+
+export function connect(server: ServerAddress, bearer: Bearer, options: ConnectOptions = {}): DeployApi {
   const channelCredentials: ChannelCredentials = server.tls
     ? credentials.createSsl(options.ca ?? null)
     : credentials.createInsecure();
@@ -52,38 +56,44 @@ export function connect(server: ServerAddress, key: string, options: ConnectOpti
     "grpc.keepalive_timeout_ms": 20_000,
   });
 
-  const metadata = (): Metadata => {
+  const metadata = async (): Promise<Metadata> => {
     const md = new Metadata();
-    md.set("authorization", `Bearer ${key}`);
+    md.set("authorization", `Bearer ${typeof bearer === "string" ? bearer : await bearer()}`);
     return md;
   };
   const deadline = () => new Date(Date.now() + UNARY_DEADLINE_MS);
 
   return {
-    deploy: (request) =>
-      new Promise((resolve, reject) => {
-        client.deploy(request, metadata(), { deadline: deadline() }, (error, response) =>
+    deploy: async (request) => {
+      const md = await metadata();
+      return new Promise((resolve, reject) => {
+        client.deploy(request, md, { deadline: deadline() }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
-      }),
+      });
+    },
 
-    getDeployment: (id) =>
-      new Promise((resolve, reject) => {
-        client.getDeployment({ id }, metadata(), { deadline: deadline() }, (error, response) =>
+    getDeployment: async (id) => {
+      const md = await metadata();
+      return new Promise((resolve, reject) => {
+        client.getDeployment({ id }, md, { deadline: deadline() }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
-      }),
+      });
+    },
 
-    cancelDeployment: (id, reason) =>
-      new Promise((resolve, reject) => {
-        client.cancelDeployment({ id, reason }, metadata(), { deadline: deadline() }, (error, response) =>
+    cancelDeployment: async (id, reason) => {
+      const md = await metadata();
+      return new Promise((resolve, reject) => {
+        client.cancelDeployment({ id, reason }, md, { deadline: deadline() }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
-      }),
+      });
+    },
 
     async *watch(id, afterSeq, signal) {
       signal?.throwIfAborted();
-      const call = client.watchDeployment({ id, afterSeq }, metadata());
+      const call = client.watchDeployment({ id, afterSeq }, await metadata());
       const cancel = () => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
       try {

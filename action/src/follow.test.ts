@@ -28,6 +28,7 @@ async function deploy(api: DeployApi) {
     image: "nginx:1.27",
     timeoutSeconds: 60,
     rollbackOnFailure: false,
+    pinDigest: false,
     idempotencyKey: "",
     queueTimeoutSeconds: 0,
     origin: undefined,

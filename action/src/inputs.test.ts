@@ -111,7 +111,7 @@ test("required inputs are named when missing", (t) => {
     const { [name]: _, ...rest } = base;
     const e = error(rest);
     t.is(e.input, name);
-    t.is(e.message, `Input "${name}" is required and was not supplied.`);
+    t.true(e.message.startsWith(`Input "${name}" is required and was not supplied.`), e.message);
   }
 });
 
@@ -224,4 +224,18 @@ test("inputsFromEnv reads INPUT_<NAME> upper-cased with dashes kept, trimmed", (
   t.is(get("rollback-on-failure"), "true");
   t.is(get("image"), "nginx");
   t.is(get("kind"), "");
+});
+
+test("an empty key with an ID token available selects GitHub OIDC with the audience input (default k8sdeploy)", (t) => {
+  const { key: _, ...noKey } = base;
+  const oidcEnv = { ACTIONS_ID_TOKEN_REQUEST_URL: "http://127.0.0.1:1/token", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "x" };
+  const inputs = readInputs((name) => noKey[name as keyof typeof noKey] ?? "", oidcEnv);
+  t.is(inputs.key, "");
+  t.is(inputs.oidcAudience, "k8sdeploy");
+  const custom = readInputs((name) => ({ ...noKey, audience: "https://deploy.example.com" })[name] ?? "", oidcEnv);
+  t.is(custom.oidcAudience, "https://deploy.example.com");
+  t.is(readInputs((name) => base[name as keyof typeof base] ?? "", oidcEnv).oidcAudience, undefined, "a key wins");
+  const e = catchInputError(() => readInputs((name) => noKey[name as keyof typeof noKey] ?? "", {}));
+  t.is(e.input, "key");
+  t.regex(e.message, /permissions: id-token: write/);
 });

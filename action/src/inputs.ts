@@ -40,8 +40,13 @@ export type KindName = "Deployment" | "StatefulSet" | "DaemonSet";
 
 export interface ActionInputs {
   server: ServerAddress;
-  /** Deploy key. Never log it. */
+  /** Deploy key. Never log it. Empty when the job authenticates with a GitHub OIDC token instead. */
   key: string;
+  /**
+   * Set when `key` is empty and the job may request an ID token (`permissions: id-token: write`):
+   * the audience to ask for (`audience` input, default `k8sdeploy`).
+   */
+  oidcAudience?: string;
   namespace: string;
   /** Workload name (`deployment` input). */
   workload: string;
@@ -57,11 +62,29 @@ export interface ActionInputs {
   /** True when `queue-timeout` was given (with wait: false only then is it sent). */
   queueTimeoutSet: boolean;
   rollbackOnFailure: boolean;
+  /** Ask the agent to write the image pinned by the digest it resolves (`pin-digest`). */
+  pinDigest: boolean;
   /** PEM of a private CA, read from `ca-file`. */
   ca?: Buffer;
   caFile?: string;
   /** Never empty: the input, one derived from the workflow run, or a random one for this run. */
   idempotencyKey: string;
+  /** Report to GitHub (commit status or deployment): only when `github-token` is set. */
+  github?: GitHubReport;
+}
+
+/** What `github-token`, `github-status` and `github-environment` ask for. */
+export interface GitHubReport {
+  /** Never log it (masked by main.ts). */
+  token: string;
+  kind: "commit" | "deployment";
+  /** Deployment environment (github-status: deployment); default the namespace. */
+  environment: string;
+  /** Commit status context: `k8sdeploy/<namespace>/<workload>`. */
+  context: string;
+  owner: string;
+  repo: string;
+  sha: string;
 }
 
 /** Reads one input by its action.yml name; returns "" when it is unset. */
@@ -252,12 +275,32 @@ export function defaultIdempotencyKey(
   return `gha-${runId}-${attempt}-${digest}`;
 }
 
+/** The audience of the ID token the action requests when `key` is empty (trust policies' default). */
+export const DEFAULT_AUDIENCE = "k8sdeploy";
+
+/** True when the runner lets this job request an ID token (the job has `permissions: id-token: write`). */
+export function canRequestIdToken(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL) && Boolean(env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+}
+
 /** Reads and validates all inputs. Throws InputError naming the first bad input. */
 export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.ProcessEnv = process.env): ActionInputs {
   const server = parseServer(required(get, "server"));
-  const key = required(get, "key");
+  const key = get("key");
   if (/[\s\p{Cc}]/u.test(key)) {
     throw new InputError("key", 'Input "key" must not contain whitespace or control characters (check the secret).');
+  }
+  const audience = get("audience") || DEFAULT_AUDIENCE;
+  if (key === "") {
+    if (!canRequestIdToken(env)) {
+      throw new InputError(
+        "key",
+        'Input "key" is required and was not supplied. Pass a deploy key, or deploy without one: give the job `permissions: id-token: write` and create a trust policy for this repository (`k8sdeploy trust create`).',
+      );
+    }
+    if (audience.length > 255 || /[\s\p{Cc}]/u.test(audience)) {
+      throw new InputError("audience", 'Input "audience" must be at most 255 characters without whitespace.');
+    }
   }
   const namespace = required(get, "namespace");
   const namespaceProblem = validateDns1123Label(namespace, "namespace");
@@ -274,6 +317,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   const queueTimeoutInput = get("queue-timeout");
   const queueTimeoutSeconds = parseQueueTimeout(queueTimeoutInput);
   const rollbackOnFailure = boolean(get, "rollback-on-failure", false);
+  const pinDigest = boolean(get, "pin-digest", false);
   const caFile = get("ca-file");
   const ca = caFile === "" ? undefined : readCa(caFile, server.tls);
 
@@ -297,6 +341,7 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
   return {
     server,
     key,
+    ...(key === "" ? { oidcAudience: audience } : {}),
     namespace,
     workload,
     kind,
@@ -308,7 +353,45 @@ export function readInputs(get: InputGetter = inputsFromEnv(), env: NodeJS.Proce
     queueTimeoutSeconds,
     queueTimeoutSet: queueTimeoutInput !== "",
     rollbackOnFailure,
+    pinDigest,
     ...(ca ? { ca, caFile } : {}),
     idempotencyKey,
+    ...gitHubReport(get, env, namespace, workload),
+  };
+}
+
+/** `github-token` (and its companions): where and how to report the outcome to GitHub. */
+function gitHubReport(
+  get: InputGetter,
+  env: NodeJS.ProcessEnv,
+  namespace: string,
+  workload: string,
+): { github?: GitHubReport } {
+  const token = get("github-token");
+  const kindValue = get("github-status") || "commit";
+  if (kindValue !== "commit" && kindValue !== "deployment") {
+    throw new InputError(
+      "github-status",
+      `Input "github-status" must be commit or deployment; got ${show(kindValue)}.`,
+    );
+  }
+  const environment = get("github-environment") || namespace;
+  if (environment.length > 255) {
+    throw new InputError("github-environment", 'Input "github-environment" is longer than 255 characters.');
+  }
+  if (token === "") return {};
+  if (/[\s\p{Cc}]/u.test(token)) {
+    throw new InputError("github-token", 'Input "github-token" must not contain whitespace or control characters.');
+  }
+  const [owner = "", repo = ""] = (env.GITHUB_REPOSITORY ?? "").split("/");
+  const sha = env.GITHUB_SHA ?? "";
+  if (owner === "" || repo === "" || !/^[0-9a-f]{40}$/.test(sha)) {
+    throw new InputError(
+      "github-token",
+      'Input "github-token" needs GITHUB_REPOSITORY (owner/repo) and GITHUB_SHA, which the runner sets; run the step in a workflow.',
+    );
+  }
+  return {
+    github: { token, kind: kindValue, environment, context: `k8sdeploy/${namespace}/${workload}`, owner, repo, sha },
   };
 }

@@ -19,6 +19,7 @@ import {
   stateName,
   waitSeconds,
 } from "./follow.js";
+import { GitHubReporter } from "./github-status.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { originFromEnv } from "./origin.js";
 import { addReport, failureReasonName, formatReplicas, formatTime, type Report } from "./summary.js";
@@ -36,12 +37,35 @@ export function progressLine(event: DeploymentEvent): string {
   return `[${formatTime(event.time ?? new Date())}] ${stateName(event.state)}${text ? `: ${text}` : ""}${failure}`;
 }
 
+/** Fails the request for an ID token; its message says how to enable it. */
+class IdTokenError extends Error {}
+
+/** Asks the runner for a new GitHub OIDC token (each one is accepted once by the orchestrator). */
+function idTokenSource(audience: string): () => Promise<string> {
+  return async () => {
+    let token: string;
+    try {
+      token = await core.getIDToken(audience);
+    } catch (error) {
+      throw new IdTokenError(
+        `Could not request a GitHub OIDC token for audience "${audience}" (${error instanceof Error ? error.message : String(error)}); the job needs \`permissions: id-token: write\`, or pass a deploy key in "key"`,
+      );
+    }
+    // getIDToken masks it too; masking here keeps that true whatever @actions/core does.
+    core.setSecret(token);
+    return token;
+  };
+}
+
 /** Adds a hint to the errors a workflow author can fix. */
-function explain(error: unknown): string {
+function explain(error: unknown, oidc: boolean): string {
   const text = describeGrpcError(error);
   if (!isServiceError(error)) return text;
   switch (error.code) {
     case grpcStatus.UNAUTHENTICATED:
+      if (oidc) {
+        return `${text} (this job authenticated with its GitHub OIDC token: check the orchestrator's trust policies for this repository with \`k8sdeploy trust list\`)`;
+      }
       return `${text} (check the "key" input: the deploy key may be wrong, revoked, or for another orchestrator)`;
     case grpcStatus.UNAVAILABLE:
       if (isTlsFailure(text)) {
@@ -166,6 +190,8 @@ export async function run(): Promise<void> {
   // Mask the key before anything else can print it.
   const key = core.getInput("key");
   if (key !== "") core.setSecret(key);
+  const githubToken = core.getInput("github-token");
+  if (githubToken !== "") core.setSecret(githubToken);
 
   let inputs: ActionInputs;
   try {
@@ -194,11 +220,16 @@ export async function run(): Promise<void> {
     finishedAt: startedAt,
   };
   let failed = "";
+  const github = inputs.github ? new GitHubReporter(inputs.github, origin.runUrl) : undefined;
 
   let api: DeployApi | undefined;
   try {
-    api = connect(inputs.server, inputs.key, inputs.ca ? { ca: inputs.ca } : {});
+    const bearer = inputs.oidcAudience === undefined ? inputs.key : idTokenSource(inputs.oidcAudience);
+    api = connect(inputs.server, bearer, inputs.ca ? { ca: inputs.ca } : {});
     core.info(`Deploying ${inputs.image} to ${describeTarget(inputs)} through ${inputs.server.url}`);
+    if (inputs.oidcAudience !== undefined) {
+      core.info(`Authenticating with this job's GitHub OIDC token (audience "${inputs.oidcAudience}"), no deploy key.`);
+    }
     const response = await deploy(
       api,
       {
@@ -213,6 +244,7 @@ export async function run(): Promise<void> {
         origin,
         // A waiting step gives the agent queue-timeout seconds; past that the deploy expires unapplied.
         queueTimeoutSeconds: inputs.wait || inputs.queueTimeoutSet ? inputs.queueTimeoutSeconds : 0,
+        pinDigest: inputs.pinDigest,
       },
       inputs.queueTimeoutSeconds,
     );
@@ -222,6 +254,7 @@ export async function run(): Promise<void> {
     report.status = stateName(initial.state);
     report.message = initial.message;
     core.setOutput("deployment-id", initial.id);
+    await github?.started(initial, inputs.image);
     core.info(
       response.created
         ? `Deployment ${initial.id} created (${stateName(initial.state)}).`
@@ -235,7 +268,7 @@ export async function run(): Promise<void> {
       failed = await follow(api, inputs, initial, report);
     }
   } catch (error) {
-    failed = explain(error);
+    failed = explain(error, inputs.oidcAudience !== undefined);
     report.error = failed;
     report.message = failed;
     if (report.deployment) report.status = stateName(report.deployment.state);
@@ -243,9 +276,13 @@ export async function run(): Promise<void> {
     api?.close();
   }
 
+  // With wait: false and no failure the outcome is not known here: the status stays pending.
+  if (github && (report.waited || failed)) await github.finished(report.deployment, report.message);
   report.finishedAt = Date.now();
   if (report.status) core.setOutput("status", report.status);
   core.setOutput("message", report.message);
+  // Set only when known: an unset output reads as "" in workflows, like a registry not reached.
+  if (report.deployment?.resolvedDigest) core.setOutput("digest", report.deployment.resolvedDigest);
   await writeSummary(report);
   if (failed) core.setFailed(failed);
   else if (report.waited && report.deployment) {

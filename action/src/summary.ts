@@ -98,6 +98,18 @@ function originCell(origin: Origin): string {
   return parts.length > 0 ? parts.join(" · ") : "—";
 }
 
+/** The trust policy and the verified OIDC claims that let the deployment in (no deploy key). */
+function trustCell(deployment: Deployment): string {
+  const claims = deployment.oidcClaims;
+  const parts = [`GitHub OIDC, trust policy ${code(deployment.trustPolicyId)}`];
+  if (claims) {
+    parts.push(code(`${claims.repository}@${claims.ref}`));
+    if (claims.environment) parts.push(`environment ${code(claims.environment)}`);
+    if (claims.workflowRef) parts.push(`workflow ${code(claims.workflowRef)}`);
+  }
+  return parts.join(" · ");
+}
+
 /** Appends the report to `summary` (e.g. core.summary) and returns it; the caller writes it. */
 export function addReport(summary: Summary, report: Report): Summary {
   const deployment = report.deployment;
@@ -110,6 +122,12 @@ export function addReport(summary: Summary, report: Report): Summary {
   rows.push(["Workload", `${escapeHtml(report.kindName)} ${code(`${report.namespace}/${report.workload}`)}`]);
   if (report.containers.length > 0) rows.push(["Containers", report.containers.map(code).join(", ")]);
   rows.push(["Image", code(report.image)]);
+  if (deployment?.resolvedDigest) {
+    const pinned = deployment.pinDigest ? " (pinned: the workload runs the image by this digest)" : "";
+    rows.push(["Digest", `${code(deployment.resolvedDigest)}${pinned}`]);
+  } else if (deployment?.pinDigest) {
+    rows.push(["Digest", "— (not resolved)"]);
+  }
   const statusText = report.status ? `<b>${escapeHtml(report.status)}</b>` : "—";
   rows.push(["Status", report.waited || !deployment ? statusText : `${statusText} (not waited for)`]);
   rows.push(["Duration", duration(report)]);
@@ -127,6 +145,7 @@ export function addReport(summary: Summary, report: Report): Summary {
     ]);
   }
   rows.push(["Origin", originCell(report.origin)]);
+  if (deployment?.trustPolicyId) rows.push(["Authenticated by", trustCell(deployment)]);
 
   summary.addTable([
     [

@@ -13,7 +13,8 @@ import * as esbuild from "esbuild";
 
 const agentDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const outfile = join(agentDir, "dist", "k8sdeploy-agent.mjs");
-const pkg = JSON.parse(readFileSync(join(agentDir, "package.json"), "utf8"));
+// One version for every part of K8sDeploy: the root package.json's.
+const pkg = JSON.parse(readFileSync(join(agentDir, "..", "package.json"), "utf8"));
 
 // The proto package resolves to its tsc output (proto/dist): build it first if it is missing.
 try {

@@ -31,7 +31,7 @@ test("minimal configuration and defaults", (t) => {
   t.is(c.logLevel, "info");
   t.is(c.ca, undefined);
   t.is(c.agentIdHint, undefined);
-  t.is(c.agentVersion, JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version);
+  t.is(c.agentVersion, JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
 });
 
 test("every variable set", (t) => {
@@ -165,6 +165,45 @@ test("other variables are validated", (t) => {
   );
 });
 
+test("image pre-flight settings: defaults and validation", (t) => {
+  const d = loadConfig(base);
+  t.is(d.preflight, "lenient");
+  t.is(d.preflightTimeoutSeconds, 10);
+  t.is(d.registrySecret, undefined);
+  t.deepEqual(d.insecureRegistries, []);
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const c = loadConfig(
+    {
+      ...base,
+      K8SDEPLOY_PREFLIGHT: "strict",
+      K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS: "5",
+      K8SDEPLOY_REGISTRY_SECRET: "k8sdeploy-registry",
+      K8SDEPLOY_REGISTRY_CA_FILE: "/ca.pem",
+      K8SDEPLOY_INSECURE_REGISTRIES: "Registry.Lan:5000, 10.0.0.5",
+    },
+    { readFile: () => Buffer.from(pem) },
+  );
+  t.like(c, { preflight: "strict", preflightTimeoutSeconds: 5, registrySecret: "k8sdeploy-registry", registryCa: pem });
+  t.deepEqual(c.insecureRegistries, ["registry.lan:5000", "10.0.0.5"]);
+  t.regex(
+    problems({ ...base, K8SDEPLOY_PREFLIGHT: "loose" })[0]!,
+    /^K8SDEPLOY_PREFLIGHT must be one of lenient, strict, off/,
+  );
+  t.regex(
+    problems({ ...base, K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS: "0" })[0]!,
+    /^K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS must be/,
+  );
+  t.regex(problems({ ...base, K8SDEPLOY_REGISTRY_SECRET: "Bad_Name" })[0]!, /^K8SDEPLOY_REGISTRY_SECRET must be/);
+  t.regex(
+    problems({ ...base, K8SDEPLOY_INSECURE_REGISTRIES: "http://r.lan" })[0]!,
+    /^K8SDEPLOY_INSECURE_REGISTRIES "http:\/\/r.lan" is not a registry host\[:port\]/,
+  );
+  t.regex(
+    problems({ ...base, K8SDEPLOY_REGISTRY_CA_FILE: "/x.pem" }, { readFile: () => Buffer.from("junk") })[0]!,
+    /^K8SDEPLOY_REGISTRY_CA_FILE \/x.pem holds no PEM certificate/,
+  );
+});
+
 test("proxy variables: upper case is mirrored for grpc-js, only http:// proxies", (t) => {
   const c = loadConfig({ ...base, HTTPS_PROXY: "http://user:secret@proxy.corp:3128", NO_PROXY: ".svc,.cluster.local" });
   t.deepEqual(c.grpcProxyEnv, {
@@ -191,5 +230,19 @@ test("CONFIG.md documents every variable of the table", (t) => {
   for (const v of CONFIG_VARIABLES) {
     for (const name of v.name.split(" / ")) t.true(doc.includes(`\`${name}\``), name);
     if (v.default !== undefined) t.true(doc.includes(v.default), `${v.name} default`);
+  }
+});
+
+test("K8SDEPLOY_HEALTH_LISTEN: off by default, host:port or [v6]:port, a clear error otherwise", (t) => {
+  t.is(loadConfig(base).healthListen, undefined);
+  t.deepEqual(loadConfig({ ...base, K8SDEPLOY_HEALTH_LISTEN: "0.0.0.0:8081" }).healthListen, {
+    host: "0.0.0.0",
+    port: 8081,
+  });
+  t.deepEqual(loadConfig({ ...base, K8SDEPLOY_HEALTH_LISTEN: "[::]:8081" }).healthListen, { host: "::", port: 8081 });
+  for (const bad of ["8081", "host:", "h:99999", "http://h:1"]) {
+    const p = problems({ ...base, K8SDEPLOY_HEALTH_LISTEN: bad });
+    t.is(p.length, 1, bad);
+    t.regex(p[0] ?? "", /^K8SDEPLOY_HEALTH_LISTEN must be host:port/);
   }
 });

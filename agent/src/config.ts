@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseServerList, type ServerEndpoint } from "./connection/servers.js";
+import { PREFLIGHT_MODES, type PreflightMode } from "./registry/modes.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -34,7 +35,9 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** KUBECONFIG as set (client-node reads it itself; in a pod the service account is used). */
   readonly kubeconfig: string | undefined;
-  /** Agent version (semver), from agent/package.json. */
+  /** Where the probe endpoint (/livez, /readyz) listens; undefined: no endpoint. */
+  readonly healthListen: { readonly host: string; readonly port: number } | undefined;
+  /** Agent version (semver): K8sDeploy's version, from the root package.json. */
   readonly agentVersion: string;
   /**
    * Lower-case proxy variables to add to the environment for grpc-js, which reads only
@@ -42,6 +45,17 @@ export interface AgentConfig {
    * HTTPS_PROXY/HTTP_PROXY/NO_PROXY are mirrored here when the lower-case ones are unset.
    */
   readonly grpcProxyEnv: Readonly<Record<string, string>>;
+  /** Image pre-flight: lenient (warn when the registry is unreachable), strict, or off. */
+  readonly preflight: PreflightMode;
+  /** Whole pre-flight budget per deploy, seconds. */
+  readonly preflightTimeoutSeconds: number;
+  /** The agent's own dockerconfigjson Secret (in podNamespace), tried after the workload's. */
+  readonly registrySecret: string | undefined;
+  /** Extra CA certificates (PEM) for registries, and the file they came from. */
+  readonly registryCaFile: string | undefined;
+  readonly registryCa: string | undefined;
+  /** `host[:port]` of registries that may be reached over plain HTTP. */
+  readonly insecureRegistries: readonly string[];
 }
 
 export interface ConfigVariable {
@@ -99,6 +113,44 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     required: "no",
     default: "host name",
     description: "Pod name (downward API `metadata.name`), reported as the agent instance.",
+  },
+  {
+    name: "K8SDEPLOY_HEALTH_LISTEN",
+    required: "no",
+    default: "off",
+    description:
+      "`host:port` (IPv6 as `[::]:8081`) of the probe endpoint: GET /livez (the connection loop makes progress) and /readyz (connected to the orchestrator and the API server answered recently), 200 or 503 with JSON. Unset: no endpoint. The Kustomize base sets `0.0.0.0:8081`.",
+  },
+  {
+    name: "K8SDEPLOY_PREFLIGHT",
+    required: "no",
+    default: "lenient",
+    description:
+      "Image pre-flight before a deploy patches anything: `lenient` (a registry that cannot be reached only warns), `strict` (it fails the deploy with REGISTRY_UNREACHABLE) or `off`.",
+  },
+  {
+    name: "K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS",
+    required: "no",
+    default: "10",
+    description:
+      "Budget of the whole image pre-flight of one deploy (1–60 s); connecting to a registry gives up after 3 s.",
+  },
+  {
+    name: "K8SDEPLOY_REGISTRY_SECRET",
+    required: "no",
+    description:
+      "Name of a `kubernetes.io/dockerconfigjson` Secret in POD_NAMESPACE with registry logins of the agent's own, tried after the workload's imagePullSecrets and its service account's.",
+  },
+  {
+    name: "K8SDEPLOY_REGISTRY_CA_FILE",
+    required: "no",
+    description: "PEM file with CA certificate(s) trusted for registries, in addition to the system roots.",
+  },
+  {
+    name: "K8SDEPLOY_INSECURE_REGISTRIES",
+    required: "no",
+    description:
+      "Comma-separated `host[:port]` of registries that may be spoken to over plain HTTP (HTTPS is tried first). Loopback registries always may.",
   },
   {
     name: "K8SDEPLOY_LOG_LEVEL",
@@ -187,12 +239,55 @@ const schema = z.object({
     z.string().regex(DNS_LABEL, "must be a Kubernetes namespace name (lower-case DNS label)").default("k8sdeploy"),
   ),
   POD_NAME: optional,
+  K8SDEPLOY_HEALTH_LISTEN: optional.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+    const port = Number(m?.[3]);
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `must be host:port (e.g. 0.0.0.0:8081 or [::]:8081), not "${v}"` });
+      return z.NEVER;
+    }
+    return { host: (m[1] ?? m[2]) as string, port };
+  }),
   K8SDEPLOY_LOG_LEVEL: optional.pipe(
     z
       .enum(LOG_LEVELS, { error: (iss) => `must be one of ${LOG_LEVELS.join(", ")}, not "${String(iss.input)}"` })
       .default("info"),
   ),
   KUBECONFIG: optional,
+  K8SDEPLOY_PREFLIGHT: optional.pipe(
+    z
+      .enum(PREFLIGHT_MODES, {
+        error: (iss) => `must be one of ${PREFLIGHT_MODES.join(", ")}, not "${String(iss.input)}"`,
+      })
+      .default("lenient"),
+  ),
+  K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS: optional.transform((v, ctx) => {
+    if (v === undefined) return 10;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 60) {
+      ctx.addIssue({ code: "custom", message: `must be a whole number of seconds from 1 to 60, not "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  }),
+  K8SDEPLOY_REGISTRY_SECRET: optional.pipe(
+    z.string().regex(DNS_SUBDOMAIN, "must be a Kubernetes Secret name (lower-case DNS subdomain)").optional(),
+  ),
+  K8SDEPLOY_REGISTRY_CA_FILE: optional,
+  K8SDEPLOY_INSECURE_REGISTRIES: optional.transform((v, ctx) => {
+    const list = (v ?? "")
+      .split(",")
+      .map((x) => x.trim().toLowerCase())
+      .filter((x) => x !== "");
+    for (const r of list) {
+      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:[0-9]{1,5})?$/.test(r)) {
+        ctx.addIssue({ code: "custom", message: `"${r}" is not a registry host[:port] (no scheme, no path)` });
+        return z.NEVER;
+      }
+    }
+    return list;
+  }),
 });
 
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
@@ -253,6 +348,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, deps: ConfigDep
 
   const grpcProxyEnv = proxyEnv(env, problems);
 
+  let registryCa: string | undefined;
+  const registryCaFile = env.K8SDEPLOY_REGISTRY_CA_FILE?.trim() || undefined;
+  if (registryCaFile !== undefined) {
+    try {
+      registryCa = readFile(registryCaFile).toString("utf8");
+      if (!registryCa.includes("-----BEGIN CERTIFICATE-----")) {
+        problems.push(`K8SDEPLOY_REGISTRY_CA_FILE ${registryCaFile} holds no PEM certificate`);
+      }
+    } catch (e) {
+      problems.push(`K8SDEPLOY_REGISTRY_CA_FILE cannot read ${registryCaFile}: ${errorCode(e)}`);
+    }
+  }
+
   if (!parsed.success || problems.length > 0 || token === undefined) throw new ConfigError(problems);
   const v = parsed.data;
   if (ca !== undefined && !v.K8SDEPLOY_SERVER.some((s) => s.tls)) {
@@ -273,8 +381,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, deps: ConfigDep
     instance: v.POD_NAME ?? (deps.hostname ?? hostname)(),
     logLevel: v.K8SDEPLOY_LOG_LEVEL,
     kubeconfig: v.KUBECONFIG,
+    healthListen: v.K8SDEPLOY_HEALTH_LISTEN,
     agentVersion: agentVersion(),
     grpcProxyEnv,
+    preflight: v.K8SDEPLOY_PREFLIGHT,
+    preflightTimeoutSeconds: v.K8SDEPLOY_PREFLIGHT_TIMEOUT_SECONDS,
+    registrySecret: v.K8SDEPLOY_REGISTRY_SECRET,
+    registryCaFile,
+    registryCa,
+    insecureRegistries: v.K8SDEPLOY_INSECURE_REGISTRIES,
   };
 }
 
@@ -291,8 +406,13 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     instance: config.instance,
     logLevel: config.logLevel,
     kubeconfig: config.kubeconfig,
+    health: config.healthListen ? `${config.healthListen.host}:${config.healthListen.port}` : undefined,
     agentVersion: config.agentVersion,
     proxy: config.grpcProxyEnv.grpc_proxy ? safeUrl(config.grpcProxyEnv.grpc_proxy) : undefined,
+    preflight: config.preflight,
+    registrySecret: config.registrySecret,
+    registryCaFile: config.registryCaFile,
+    insecureRegistries: config.insecureRegistries,
   };
 }
 
@@ -340,7 +460,7 @@ function errorCode(e: unknown): string {
 }
 
 // The bundle (scripts/bundle.mjs) replaces this identifier with the version string; the tsc build
-// and tests read agent/package.json next to src/ or dist/.
+// and tests read the root package.json (one version for every part), two levels above src/ or dist/.
 declare const __K8SDEPLOY_AGENT_VERSION__: string | undefined;
 
 let cachedVersion: string | undefined;
@@ -350,7 +470,7 @@ export function agentVersion(): string {
     cachedVersion = __K8SDEPLOY_AGENT_VERSION__;
   } else {
     try {
-      const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
         version?: unknown;
       };
       cachedVersion = typeof pkg.version === "string" ? pkg.version : "0.0.0-unknown";

@@ -3,8 +3,9 @@
 import type { CommandProgress, CommandResult } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Namespace, Workload } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 
-export type Progress = Omit<CommandProgress, "commandId">;
-export type Result = Omit<CommandResult, "commandId">;
+/** `resolvedDigest` is optional here: only the image pre-flight sets it (dispatch fills in ""). */
+export type Progress = Omit<CommandProgress, "commandId" | "resolvedDigest"> & { resolvedDigest?: string };
+export type Result = Omit<CommandResult, "commandId" | "resolvedDigest"> & { resolvedDigest?: string };
 
 /** Thrown by describe look-ups; `reason` is a FailureReason value. */
 export class ExecutorError extends Error {
@@ -31,6 +32,10 @@ export interface Executors {
   ): Promise<Result>;
   describeNamespaces(): Promise<Namespace[]>;
   describeWorkloads(namespace: string): Promise<Workload[]>;
-  /** Updates the agent's own workload; never throws. */
-  updateAgent(command: import("@k8sdeploy/proto/node/k8sdeploy/v1/agent.js").UpdateAgentCommand): Promise<Result>;
+  /** Updates the agent's own workload and waits for the new pod (rolls back if it never gets Ready); never throws. */
+  updateAgent(
+    command: import("@k8sdeploy/proto/node/k8sdeploy/v1/agent.js").UpdateAgentCommand,
+    onProgress: (p: Progress) => void,
+    commandId: string,
+  ): Promise<Result>;
 }

@@ -5,12 +5,14 @@ import { describeNamespaces } from "./describe/namespaces.js";
 import { describeWorkloads } from "./describe/workloads.js";
 import type { Executors } from "./executor.js";
 import { createClients } from "./kube.js";
-import { createUpdateExecutor, type SelfUpdateOptions } from "./update/self-update.js";
+import { createUpdateExecutor, type SelfUpdateOptions, SelfUpdateState } from "./update/self-update.js";
 
 export interface ExecutorsOptions {
   /** Self-update: opt-in flag and the agent's own Deployment. */
   selfUpdate: SelfUpdateOptions;
   deploy?: DeployExecutorOptions;
+  /** Shared with main.ts: the self-update running in this process, if any. */
+  selfUpdateState?: SelfUpdateState;
 }
 
 export function createExecutors(kc: KubeConfig, options: ExecutorsOptions): Executors {
@@ -19,6 +21,6 @@ export function createExecutors(kc: KubeConfig, options: ExecutorsOptions): Exec
     deploy: createDeployExecutor(kc, options.deploy),
     describeNamespaces: () => describeNamespaces(core),
     describeWorkloads: (namespace) => describeWorkloads(apps, namespace),
-    updateAgent: createUpdateExecutor(kc, options.selfUpdate),
+    updateAgent: createUpdateExecutor(kc, options.selfUpdate, options.selfUpdateState ?? new SelfUpdateState()),
   };
 }

@@ -41,6 +41,8 @@ const WORKLOAD_RULES = [
     verbs: ["get", "list", "watch"],
   },
   { groups: [""], resources: ["pods"], names: undefined, verbs: ["get", "list", "watch", "delete"] },
+  // Image pre-flight: pull secrets named by workloads and their service accounts.
+  { groups: [""], resources: ["secrets", "serviceaccounts"], names: undefined, verbs: ["get"] },
 ];
 
 function agentDeployment(objs: Obj[]): Obj {
@@ -61,24 +63,33 @@ function assertNoWildcards(t: import("ava").ExecutionContext, objs: Obj[]) {
         [...r.verbs, ...r.resources, ...r.apiGroups].includes("*"),
         `${o.kind}/${o.metadata.name} has a wildcard`,
       );
-      t.false(r.resources.includes("secrets"), `${o.kind}/${o.metadata.name} grants secrets`);
+      if (r.resources.includes("secrets")) {
+        // Only `get`, never list/watch: the agent reads the secrets a workload names (or its own one).
+        t.deepEqual(r.verbs, ["get"], `${o.kind}/${o.metadata.name} grants more than get on secrets`);
+      }
     }
   }
 }
 
-test("base: least-privilege RBAC, one hardened agent pod", (t) => {
+const SA = { kind: "ServiceAccount", name: "k8sdeploy-agent", namespace: "k8sdeploy" };
+
+test("base: one hardened agent pod in k8sdeploy, RBAC to list namespaces, deploy rights bound nowhere", (t) => {
   const objs = render(join(ROOT, "base"));
   const configMap = objs.find((o) => o.kind === "ConfigMap")!;
   t.deepEqual(ids(objs), [
+    "ClusterRole//k8sdeploy-agent-deployer",
     "ClusterRole//k8sdeploy-agent-namespaces",
+    "ClusterRole//k8sdeploy-agent-nodes",
     "ClusterRoleBinding//k8sdeploy-agent-namespaces",
+    "ClusterRoleBinding//k8sdeploy-agent-nodes",
     `ConfigMap/k8sdeploy/${configMap.metadata.name}`,
     "Deployment/k8sdeploy/k8sdeploy-agent",
     "Namespace//k8sdeploy",
-    "Role/default/k8sdeploy-agent",
-    "RoleBinding/default/k8sdeploy-agent",
     "ServiceAccount/k8sdeploy/k8sdeploy-agent",
   ]);
+  // One ApplySet prunes only one namespace (plus cluster-scoped objects): nothing namespaced
+  // may live elsewhere.
+  t.deepEqual([...new Set(objs.map((o) => o.metadata.namespace).filter(Boolean))], ["k8sdeploy"]);
   t.false(
     objs.some((o) => o.kind === "Secret"),
     "the token Secret is created by the user, never shipped",
@@ -88,28 +99,35 @@ test("base: least-privilege RBAC, one hardened agent pod", (t) => {
   t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-namespaces")), [
     { groups: [""], resources: ["namespaces"], names: undefined, verbs: ["get", "list"] },
   ]);
-  t.deepEqual(rules(find(objs, "Role", "k8sdeploy-agent")), WORKLOAD_RULES);
-  const sa = { kind: "ServiceAccount", name: "k8sdeploy-agent", namespace: "k8sdeploy" };
-  t.deepEqual(find(objs, "RoleBinding", "k8sdeploy-agent").subjects, [sa]);
-  t.deepEqual(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-namespaces").subjects, [sa]);
+  t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-nodes")), [
+    { groups: [""], resources: ["nodes"], names: undefined, verbs: ["list"] },
+  ]);
+  t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-deployer")), WORKLOAD_RULES);
+  t.deepEqual(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-namespaces").subjects, [SA]);
 
   const d = agentDeployment(objs);
   t.is(d.spec.replicas, 1);
-  t.is(d.spec.strategy.type, "Recreate");
+  // Surge, no unavailability: the old agent stays until the new one is Ready (self-update rollback).
+  t.deepEqual(d.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   const pod = d.spec.template.spec;
   t.is(pod.serviceAccountName, "k8sdeploy-agent");
   t.true(pod.terminationGracePeriodSeconds > 20, "longer than the agent's 20 s shutdown grace");
-  t.like(pod.securityContext, { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } });
+  t.like(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } });
   t.is(pod.containers.length, 1);
   const c = pod.containers[0];
-  t.is(c.image, "ghcr.io/k8sdeploy/agent:0.1.0");
+  t.regex(c.image, /^ghcr\.io\/k8sdeploy\/agent@sha256:[0-9a-f]{64}$/, "pinned by digest");
   t.deepEqual(c.securityContext, {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,
     capabilities: { drop: ["ALL"] },
   });
-  t.deepEqual(c.resources, { requests: { cpu: "20m", memory: "96Mi" }, limits: { memory: "128Mi" } });
+  t.truthy(c.resources.requests.memory);
+  t.truthy(c.resources.limits.memory);
+  t.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "health" });
+  t.deepEqual(c.livenessProbe.httpGet, { path: "/livez", port: "health" });
+  t.deepEqual(c.ports, [{ name: "health", containerPort: 8081, protocol: "TCP" }]);
+  t.deepEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
 
   const e = env(objs);
   t.deepEqual(e.get("K8SDEPLOY_AGENT_TOKEN").valueFrom, { secretKeyRef: { name: "k8sdeploy-agent", key: "token" } });
@@ -118,23 +136,40 @@ test("base: least-privilege RBAC, one hardened agent pod", (t) => {
   });
   t.regex(configMap.data.K8SDEPLOY_SERVER, /^https:\/\//);
   t.is(e.get("K8SDEPLOY_AUTO_UPDATE").value, "false");
+  t.is(e.get("K8SDEPLOY_HEALTH_LISTEN").value, "0.0.0.0:8081");
   t.is(e.get("POD_NAME").valueFrom.fieldRef.fieldPath, "metadata.name");
   t.is(e.get("POD_NAMESPACE").valueFrom.fieldRef.fieldPath, "metadata.namespace");
   const known = new Set(CONFIG_VARIABLES.flatMap((v) => v.name.split(" / ")));
   for (const name of e.keys()) t.true(known.has(name), `${name} is a documented agent variable`);
 });
 
-test("overlay cluster-wide: a ClusterRole replaces the per-namespace Role", (t) => {
+test("overlay cluster-wide: binds the deployer ClusterRole cluster-wide", (t) => {
   const objs = render(join(ROOT, "overlays", "cluster-wide"));
-  t.is(find(objs, "Role", "k8sdeploy-agent"), undefined);
-  t.is(find(objs, "RoleBinding", "k8sdeploy-agent"), undefined);
-  t.deepEqual(rules(find(objs, "ClusterRole", "k8sdeploy-agent-workloads")), WORKLOAD_RULES);
-  const binding = find(objs, "ClusterRoleBinding", "k8sdeploy-agent-workloads");
-  t.is(binding.roleRef.name, "k8sdeploy-agent-workloads");
-  t.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "k8sdeploy-agent", namespace: "k8sdeploy" }]);
-  t.truthy(find(objs, "ClusterRole", "k8sdeploy-agent-namespaces"));
+  const binding = find(objs, "ClusterRoleBinding", "k8sdeploy-agent-deployer");
+  t.deepEqual(binding.roleRef, {
+    apiGroup: "rbac.authorization.k8s.io",
+    kind: "ClusterRole",
+    name: "k8sdeploy-agent-deployer",
+  });
+  t.deepEqual(binding.subjects, [SA]);
   t.is(env(objs).get("K8SDEPLOY_AUTO_UPDATE").value, "false");
   assertNoWildcards(t, objs);
+});
+
+test("component target-namespace: a RoleBinding in the app's namespace for the agent's ServiceAccount", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
+  writeFileSync(
+    join(dir, "kustomization.yaml"),
+    `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: shop
+components: [${JSON.stringify(relative(dir, join(ROOT, "components/target-namespace")))}]
+`,
+  );
+  const objs = render(dir);
+  t.deepEqual(ids(objs), ["RoleBinding/shop/k8sdeploy-agent"]);
+  t.deepEqual(objs[0].roleRef.name, "k8sdeploy-agent-deployer");
+  t.deepEqual(objs[0].subjects, [SA], "the subject keeps the agent's namespace");
 });
 
 test("overlay auto-update: opt-in flag and patch rights on its own Deployment only", (t) => {
@@ -149,7 +184,7 @@ test("overlay auto-update: opt-in flag and patch rights on its own Deployment on
   const binding = find(objs, "RoleBinding", "k8sdeploy-agent-self-update");
   t.is(binding.metadata.namespace, "k8sdeploy");
   t.is(binding.roleRef.name, "k8sdeploy-agent-self-update");
-  t.truthy(find(objs, "Role", "k8sdeploy-agent"), "the base's target-namespace Role stays");
+  t.deepEqual([...new Set(objs.map((o) => o.metadata.namespace).filter(Boolean))], ["k8sdeploy"]);
   assertNoWildcards(t, objs);
 });
 
@@ -165,8 +200,26 @@ components: [${JSON.stringify(rel("components/cluster-wide"))}, ${JSON.stringify
 `,
   );
   const objs = render(dir);
-  t.truthy(find(objs, "ClusterRole", "k8sdeploy-agent-workloads"));
+  t.truthy(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-deployer"));
   t.deepEqual(find(objs, "Role", "k8sdeploy-agent-self-update").rules[0].resourceNames, ["k8sdeploy-agent"]);
-  t.is(find(objs, "Role", "k8sdeploy-agent"), undefined);
   t.is(env(objs).get("K8SDEPLOY_AUTO_UPDATE").value, "true");
+});
+
+test("component registry-secret: get on the agent's own registry Secret only", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
+  const rel = (p: string) => relative(dir, join(ROOT, p));
+  writeFileSync(
+    join(dir, "kustomization.yaml"),
+    `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [${JSON.stringify(rel("base"))}]
+components: [${JSON.stringify(rel("components/registry-secret"))}]
+`,
+  );
+  const objs = render(dir);
+  t.is(env(objs).get("K8SDEPLOY_REGISTRY_SECRET").value, "k8sdeploy-registry");
+  const role = find(objs, "Role", "k8sdeploy-agent-registry-secret");
+  t.is(role.metadata.namespace, "k8sdeploy");
+  t.deepEqual(rules(role), [{ groups: [""], resources: ["secrets"], names: ["k8sdeploy-registry"], verbs: ["get"] }]);
+  assertNoWildcards(t, objs);
 });

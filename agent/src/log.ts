@@ -54,6 +54,44 @@ export function createLogger(options: LogOptions = {}): Logger {
   );
 }
 
+type NodeWarning = Error & { code?: string };
+
+/**
+ * Takes over Node's warning output (deprecations such as DEP0040 punycode, which a dependency
+ * triggers while the bundle loads under Node 24): warnings are held until `routeTo` gives them a
+ * logger, then written as JSON lines. Call it synchronously while the main module is evaluated:
+ * Node emits warnings on the next tick, so the ones caused by loading the modules are caught too.
+ */
+export function captureProcessWarnings(): { routeTo(log: Logger): void; flushAsText(): void } {
+  const held: NodeWarning[] = [];
+  let sink: ((w: NodeWarning) => void) | undefined;
+  process.removeAllListeners("warning");
+  process.on("warning", (warning: NodeWarning) => {
+    // grpc-js sets an IP address as TLS servername for https://<ip> servers (DEP0123): harmless.
+    if (warning.code === "DEP0123") return;
+    if (sink) sink(warning);
+    else held.push(warning);
+  });
+  const drain = (to: (w: NodeWarning) => void) => {
+    sink = to;
+    for (const w of held.splice(0)) to(w);
+  };
+  return {
+    routeTo: (log) =>
+      drain((w) =>
+        log.warn(
+          { source: "node", warning: { name: w.name, code: w.code, message: scrubSecrets(w.message) } },
+          "node warning",
+        ),
+      ),
+    // Before a logger exists (a configuration error): as Node would have printed them.
+    flushAsText: () =>
+      drain((w) =>
+        process.stderr.write(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ""}${w.name}: ${w.message}\n`),
+      ),
+  };
+}
+
 /**
  * Sends grpc-js's own diagnostics (errors by default; more with GRPC_VERBOSITY/GRPC_TRACE) through
  * `log`, so they are JSON lines and pass the same secret scrubbing.

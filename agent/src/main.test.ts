@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { DrainReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import test, { type ExecutionContext } from "ava";
+import { agentVersion } from "./config.js";
 import { FakeOrchestrator, waitFor } from "./connection/testing/fake-orchestrator.js";
 
 const TOKEN = "kda_main_test_token_0123456789";
@@ -75,7 +76,7 @@ test.serial("an invalid token exits 1 without echoing it", async (t) => {
 test.serial("--version and --help", async (t) => {
   const v = agent(t, {}, ["--version"]);
   t.is(await v.code, 0);
-  t.is(v.stdout().trim(), "0.1.0");
+  t.is(v.stdout().trim(), agentVersion(), "the root package.json's version");
   const h = agent(t, {}, ["--help"]);
   t.is(await h.code, 0);
   t.regex(h.stdout(), /K8SDEPLOY_AGENT_TOKEN_FILE/);

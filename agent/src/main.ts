@@ -11,12 +11,20 @@
 //   1  configuration error (message on stderr), no usable Kubernetes configuration, or a crash
 //   2  the orchestrator rejected the agent token (UNAUTHENTICATED / PERMISSION_DENIED)
 //   130 a second SIGTERM/SIGINT cut the graceful shutdown short
+import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { VersionApi } from "@kubernetes/client-node";
-import { agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
+import { type AgentConfig, agentVersion, CONFIG_VARIABLES, ConfigError, describeConfig, loadConfig } from "./config.js";
 import { AGENT_EXIT_CODES, FatalAgentError, runAgent } from "./connection/agent-runner.js";
 import { createExecutors } from "./executors.js";
+import { type HealthServer, startHealthServer } from "./health/health-server.js";
+import { AgentHealth } from "./health/health-state.js";
 import { loadKubeConfig } from "./kube.js";
-import { createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
+import { captureProcessWarnings, createLogger, type Logger, routeGrpcLogs, scrubSecrets } from "./log.js";
+import { AgentMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE } from "./observability/metrics.js";
+import type { PreflightOptions } from "./registry/preflight.js";
+import { SelfUpdateState } from "./update/self-update.js";
+
+const warnings = captureProcessWarnings();
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--version") || argv.includes("-v")) {
@@ -33,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     config = loadConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
+    warnings.flushAsText();
     process.stderr.write(`k8sdeploy-agent: ${error.message}\nSee \`k8sdeploy-agent --help\` for the variables.\n`);
     return AGENT_EXIT_CODES.config;
   }
@@ -40,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   installCrashHandlers(log);
   routeGrpcLogs(log);
+  warnings.routeTo(log);
   // grpc-js reads only lower-case proxy variables.
   Object.assign(process.env, config.grpcProxyEnv);
   log.info(describeConfig(config), "starting k8sdeploy-agent");
@@ -52,10 +62,48 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`k8sdeploy-agent: ${(error as Error).message}\n`);
     return AGENT_EXIT_CODES.config;
   }
+  const selfUpdate = new SelfUpdateState();
   const executors = createExecutors(kc, {
+    selfUpdateState: selfUpdate,
     selfUpdate: { enabled: config.autoUpdate, namespace: config.podNamespace, deploymentName: config.agentDeployment },
+    deploy: { preflight: preflightOptions(config) },
   });
   const versionApi = kc.makeApiClient(VersionApi);
+
+  // Probes: the API server is asked for its version every 30 s (GET /version is open to every
+  // authenticated caller); the connection state comes from the runner.
+  const health = new AgentHealth();
+  const metrics = new AgentMetrics(config.agentVersion);
+  metrics.setSources({
+    connected: () => health.readiness().checks.orchestrator?.state === "connected",
+    apiServerOk: () => health.readiness().checks.apiServer?.ok === true,
+  });
+  let healthServer: HealthServer | undefined;
+  if (config.healthListen) {
+    try {
+      healthServer = await startHealthServer(health, config.healthListen, {
+        contentType: METRICS_CONTENT_TYPE,
+        render: () => metrics.render(),
+      });
+    } catch (error) {
+      log.fatal({ err: error }, "cannot listen for the probes (K8SDEPLOY_HEALTH_LISTEN)");
+      return AGENT_EXIT_CODES.config;
+    }
+    log.info({ address: healthServer.address }, "probe endpoint listening (/livez, /readyz, /metrics)");
+  }
+  const probeApiServer = () => {
+    const timeout = AbortSignal.timeout(10_000);
+    void Promise.race([
+      versionApi.getCode(),
+      new Promise((_, reject) => timeout.addEventListener("abort", () => reject(new Error("timed out after 10 s")))),
+    ]).then(
+      () => health.apiServer(true),
+      (error: unknown) => health.apiServer(false, error instanceof Error ? scrubSecrets(error.message) : "unreachable"),
+    );
+  };
+  probeApiServer();
+  const apiProbe = setInterval(probeApiServer, 30_000);
+  apiProbe.unref();
 
   const stop = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
@@ -64,22 +112,42 @@ async function main(argv: string[]): Promise<number> {
       process.exit(AGENT_EXIT_CODES.interrupted);
     }
     log.info({ signal: name }, "received signal; shutting down");
+    health.shuttingDown();
     stop.abort();
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
   try {
-    const exit = await runAgent(config, executors, log, stop.signal, {
-      kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
-    });
-    if (exit.reason === "superseded") {
-      log.warn(
-        { abandoned: exit.abandonedCommandIds },
-        "exiting: superseded by a newer connection of this agent (is a second instance using the same token?)",
-      );
-    } else {
-      log.info({ abandoned: exit.abandonedCommandIds }, "stopped");
+    for (;;) {
+      const exit = await runAgent(config, executors, log, stop.signal, {
+        kubernetesVersion: async () => (await versionApi.getCode()).gitVersion,
+        onConnectionState: (state, server) => health.connection(state, server),
+        metrics,
+      });
+      const updating = exit.reason === "superseded" ? selfUpdate.inProgress : undefined;
+      if (updating !== undefined && !stop.signal.aborted) {
+        // Our own update's new pod connected and took over: the expected hand-over. Keep watching
+        // the rollout (the Deployment controller retires this pod once the new one is Ready); if
+        // it rolls back instead, reconnect, so the cluster keeps a connected agent.
+        log.info("superseded by the new agent pod of our own update; following the rollout before leaving");
+        const result = await updating;
+        if (result.state !== DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK) {
+          log.info({ message: result.message }, "agent update finished; exiting");
+          return AGENT_EXIT_CODES.ok;
+        }
+        log.warn({ message: result.message }, "agent update rolled back; reconnecting");
+        continue;
+      }
+      if (exit.reason === "superseded") {
+        log.warn(
+          { abandoned: exit.abandonedCommandIds },
+          "exiting: superseded by a newer connection of this agent (is a second instance using the same token?)",
+        );
+      } else {
+        log.info({ abandoned: exit.abandonedCommandIds }, "stopped");
+      }
+      break;
     }
     return AGENT_EXIT_CODES.ok;
   } catch (error) {
@@ -90,6 +158,15 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, "the agent failed");
     return AGENT_EXIT_CODES.crash;
   }
+}
+
+function preflightOptions(config: AgentConfig): PreflightOptions {
+  return {
+    mode: config.preflight,
+    timeoutMs: config.preflightTimeoutSeconds * 1000,
+    agentSecret: config.registrySecret ? { namespace: config.podNamespace, name: config.registrySecret } : undefined,
+    registry: { caPem: config.registryCa, insecureRegistries: config.insecureRegistries },
+  };
 }
 
 function installCrashHandlers(log: Logger): void {

@@ -37,6 +37,7 @@ call.write({
       instance: "minimal",
       namespace: "k8sdeploy",
       runningCommandIds: [],
+      agentDeployment: "",
     },
   },
 });

@@ -68,6 +68,7 @@ export function deployRequest(workload: string, image: string): DeployRequest {
     containers: [],
     image,
     timeoutSeconds: 60,
+    pinDigest: false,
     rollbackOnFailure: false,
     idempotencyKey: "",
     queueTimeoutSeconds: 0,

@@ -87,6 +87,7 @@ export class SimAgent {
           instance: `bench-${this.id}`,
           namespace: "k8sdeploy",
           runningCommandIds: [],
+          agentDeployment: "",
         },
       },
     });
@@ -143,6 +144,7 @@ export class SimAgent {
             replicas: { desired: 1, updated: 1, ready: 1, available: 1 },
             previousImages: [],
             appliedImages: [],
+            resolvedDigest: "",
           },
         },
       });

@@ -33,7 +33,14 @@ const runs = await Promise.all(
 const ok = new Set<string>();
 for (const r of runs) {
   const out = JSON.parse(r.stdout);
-  console.log(out.codes, r.stderr.split("\n").filter((l) => /goaway|GOAWAY|close|error/i.test(l)).slice(0, 8).join("\n"));
+  console.log(
+    out.codes,
+    r.stderr
+      .split("\n")
+      .filter((l) => /goaway|GOAWAY|close|error/i.test(l))
+      .slice(0, 8)
+      .join("\n"),
+  );
   for (const id of out.ok) ok.add(id);
 }
 console.log("took", Date.now() - t0, "ms");

@@ -404,3 +404,144 @@ test("HTTP TLS, GitHub server URL and the auth failure limit: bad values name th
     /^K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: 0 is out of range 1\.\.100000/,
   );
 });
+
+test("webhooks: defaults, explicit values, and bad values name the variable without echoing the key", (t) => {
+  t.deepEqual(loadConfig(env()).webhooks, {
+    key: undefined,
+    maxAttempts: 8,
+    backoffSeconds: 10,
+    timeoutSeconds: 10,
+    allowLoopback: false,
+  });
+  const key = Buffer.alloc(32, 9);
+  const c = loadConfig(
+    env({
+      K8SDEPLOY_WEBHOOK_KEY: key.toString("base64"),
+      K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: "3",
+      K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS: "1",
+      K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: "2",
+      K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "true",
+    }),
+  );
+  t.deepEqual(c.webhooks, { key, maxAttempts: 3, backoffSeconds: 1, timeoutSeconds: 2, allowLoopback: true });
+  const short = Buffer.alloc(16, 1).toString("base64");
+  const message = configError(t, env({ K8SDEPLOY_WEBHOOK_KEY: short })).message;
+  t.is(message, "K8SDEPLOY_WEBHOOK_KEY: must decode to 32 bytes, not 16 (openssl rand -base64 32)");
+  t.false(message.includes(short));
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_KEY: "not base64!" })).message,
+    /^K8SDEPLOY_WEBHOOK_KEY: is not base64/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: "0" })).message,
+    /^K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: 0 is out of range 1\.\.50/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: "61" })).message,
+    /^K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: 61 is out of range 1\.\.60/,
+  );
+  t.regex(
+    configError(t, env({ K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "yes" })).message,
+    /^K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: "yes" is not true or false/,
+  );
+});
+
+test("agent release channel: variables, a manifest file, and what is wrong with them", (t) => {
+  const image = `ghcr.io/k8sdeploy/agent:0.2.0@sha256:${"a".repeat(64)}`;
+  t.is(loadConfig(env()).agentRelease, undefined);
+  const c = loadConfig(
+    env({
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: image,
+      K8SDEPLOY_AGENT_AUTO_UPDATE: "false",
+      K8SDEPLOY_AGENT_UPDATE_CONCURRENCY: "3",
+      K8SDEPLOY_AGENT_UPDATE_READY_SECONDS: "60",
+      K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS: "5",
+    }),
+  );
+  t.deepEqual(c.agentRelease, { kind: "env", release: { version: "0.2.0", image } });
+  t.like(c, {
+    agentAutoUpdate: false,
+    agentUpdateConcurrency: 3,
+    agentUpdateReadySeconds: 60,
+    agentUpdateIntervalSeconds: 5,
+  });
+  t.like(loadConfig(env()), { agentAutoUpdate: true, agentUpdateConcurrency: 1, agentUpdateReadySeconds: 180 });
+
+  const vars = (e: NodeJS.ProcessEnv) => configError(t, env(e)).issues.map((i) => `${i.variable}: ${i.message}`);
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0" })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_IMAGE: must be set together/,
+  );
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_VERSION: "two", K8SDEPLOY_AGENT_RELEASE_IMAGE: image })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_VERSION: version "two" is not a semantic version/,
+  );
+  t.regex(
+    vars({
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: "ghcr.io/k8sdeploy/agent:0.2.0",
+    })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_IMAGE: image "ghcr.io\/k8sdeploy\/agent:0.2.0" is not pinned by digest/,
+  );
+
+  const dir = tempDir();
+  const file = path.join(dir, "release.json");
+  fs.writeFileSync(file, JSON.stringify({ version: "0.3.0", image }));
+  t.deepEqual(loadConfig(env({ K8SDEPLOY_AGENT_RELEASE_FILE: file })).agentRelease, { kind: "file", path: file });
+  fs.writeFileSync(file, "{");
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_FILE: file })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_FILE: ".*release.json" is not JSON/,
+  );
+  t.regex(
+    vars({ K8SDEPLOY_AGENT_RELEASE_FILE: path.join(dir, "nope.json") })[0]!,
+    /^K8SDEPLOY_AGENT_RELEASE_FILE: ".*nope.json" cannot be read \(ENOENT\)/,
+  );
+  t.regex(
+    vars({
+      K8SDEPLOY_AGENT_RELEASE_FILE: file,
+      K8SDEPLOY_AGENT_RELEASE_VERSION: "0.2.0",
+      K8SDEPLOY_AGENT_RELEASE_IMAGE: image,
+    })[0]!,
+    /not both/,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// GitHub OIDC trust (issue 11)
+
+test("OIDC issuer: GitHub.com by default, GitHub Enterprise and loopback http accepted, trailing slash dropped", (t) => {
+  t.is(loadConfig(env()).oidcIssuer, "https://token.actions.githubusercontent.com");
+  t.is(
+    loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "https://ghe.example.com/_services/token/" })).oidcIssuer,
+    "https://ghe.example.com/_services/token",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_OIDC_ISSUER: "http://127.0.0.1:4000" })).oidcIssuer, "http://127.0.0.1:4000");
+});
+
+for (const value of [
+  "http://ghe.example.com",
+  "token.actions.githubusercontent.com",
+  "https://a.example/?x=1",
+  "ftp://x",
+]) {
+  test(`bad K8SDEPLOY_OIDC_ISSUER=${JSON.stringify(value)} names the variable`, (t) => {
+    const err = configError(t, env({ K8SDEPLOY_OIDC_ISSUER: value }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_OIDC_ISSUER");
+    t.regex(err.message, /https, no query; http only on a loopback host/);
+  });
+}
+
+test("public URL: unset by default; normalised to scheme://host[:port]; paths and other schemes refused", (t) => {
+  t.is(loadConfig(env()).publicUrl, undefined);
+  t.is(
+    loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "https://Deploy.Example.com:443/" })).publicUrl,
+    "https://deploy.example.com",
+  );
+  t.is(loadConfig(env({ K8SDEPLOY_PUBLIC_URL: "http://10.0.0.5:50051" })).publicUrl, "http://10.0.0.5:50051");
+  for (const bad of ["deploy.example.com:50051", "grpc://x:1", "https://x/api", "https://u:p@x"]) {
+    const err = configError(t, env({ K8SDEPLOY_PUBLIC_URL: bad }));
+    t.is(err.issues[0]?.variable, "K8SDEPLOY_PUBLIC_URL", bad);
+  }
+});

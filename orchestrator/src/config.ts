@@ -7,6 +7,8 @@ import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
+import { InvalidImageReferenceError, parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
+import { valid as validSemver } from "semver";
 import { z } from "zod";
 import { type RedisTarget, RedisUrlError, redisTarget } from "./store/redis-url.js";
 
@@ -80,6 +82,10 @@ export interface Config {
   githubServerUrl: string;
   /** Failed authentications allowed per client address per minute before it is refused for a minute. */
   authFailuresPerMinute: number;
+  /** Issuer of the GitHub Actions ID tokens trust policies accept (no trailing slash). */
+  oidcIssuer: string;
+  /** gRPC URL agents and the action dial (`https://host:port`), for the dashboard's snippets; undefined when unset. */
+  publicUrl: string | undefined;
   replicaId: string;
   logLevel: LogLevel;
   /** Interval of the server's keepalive pings. */
@@ -95,7 +101,38 @@ export interface Config {
   /** Normalised origins (`scheme://host[:port]`), or `["*"]`. Empty: no cross-origin access. */
   corsOrigins: string[];
   shutdownGraceSeconds: number;
+  /** The agent release channel: where the current release comes from (none: no channel). */
+  agentRelease: AgentReleaseSource | undefined;
+  /** Update agents that opted in automatically (else only "update available"). */
+  agentAutoUpdate: boolean;
+  /** At most this many agent updates run at once. */
+  agentUpdateConcurrency: number;
+  /** How long a new agent pod may take to become Ready before the agent rolls its update back. */
+  agentUpdateReadySeconds: number;
+  /** How often the automatic rollout looks for agents to update. */
+  agentUpdateIntervalSeconds: number;
+  /** Webhook notifications (notify/). */
+  webhooks: WebhookConfig;
 }
+
+export interface WebhookConfig {
+  /** 32 bytes that encrypt webhook URLs and secrets at rest; undefined: stored as plain text. */
+  key: Buffer | undefined;
+  maxAttempts: number;
+  backoffSeconds: number;
+  timeoutSeconds: number;
+  allowLoopback: boolean;
+}
+
+export interface AgentReleaseInfo {
+  /** Semver. */
+  version: string;
+  /** Image pinned by digest. */
+  image: string;
+}
+
+/** The release from the environment, or a file re-read when it changes (a mounted ConfigMap). */
+export type AgentReleaseSource = { kind: "env"; release: AgentReleaseInfo } | { kind: "file"; path: string };
 
 export interface ConfigTableRow {
   variable: string;
@@ -246,6 +283,88 @@ export const configTable: readonly ConfigTableRow[] = [
     description:
       "Failed authentications (wrong or missing admin token, deploy key or agent token) allowed per client address per minute, 1..100000, on both ports; past it that address gets RESOURCE_EXHAUSTED for 60 s. Counted per replica.",
   },
+  // Webhook notifications.
+  {
+    variable: "K8SDEPLOY_WEBHOOK_KEY",
+    default: "(unset: stored as plain text)",
+    description:
+      "32 random bytes, base64 (`openssl rand -base64 32`), that encrypt webhook URLs and signing secrets in the store (AES-256-GCM). Keep it in a Secret, the same on every replica; values stored under another key are refused (the delivery fails saying so). Never logged.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS",
+    default: "8",
+    description:
+      "Attempts per webhook delivery, 1..50, before it is given up (network errors, timeouts, 408, 425, 429 and 5xx are retried; other answers are not).",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS",
+    default: "10",
+    description:
+      "Delay before the second attempt, 1..3600; each further one waits three times longer, at most an hour, ±20 % (defaults: 10 s, 30 s, 90 s, … about 2 h for 8 attempts). A longer Retry-After is honoured.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS",
+    default: "10",
+    description: "Seconds, 1..60, a webhook receiver has to answer one attempt.",
+  },
+  {
+    variable: "K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK",
+    default: "false",
+    description:
+      "`true` lets webhooks call loopback addresses (127.0.0.0/8, ::1, localhost), e.g. a receiver beside the orchestrator. Link-local (cloud metadata), unspecified, multicast and broadcast addresses are always refused; private ranges are allowed.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_VERSION",
+    default: "(unset: no release channel)",
+    description:
+      "The current agent release's version (semver). Agents announcing an older version are shown as behind. Set together with K8SDEPLOY_AGENT_RELEASE_IMAGE, or use K8SDEPLOY_AGENT_RELEASE_FILE.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+    default: "(unset)",
+    description:
+      "The current agent release's image, pinned by digest (`repo[:tag]@sha256:…`) so every cluster runs exactly the same build.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_RELEASE_FILE",
+    default: "(unset)",
+    description:
+      'A release manifest instead of the two variables: JSON `{"version": "…", "image": "…@sha256:…"}`, read at start and again whenever it changes (e.g. a mounted ConfigMap). Must be valid at start.',
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_AUTO_UPDATE",
+    default: "true",
+    description:
+      "`true`: agents that opted in (K8SDEPLOY_AUTO_UPDATE=true on the agent) and are behind the release are updated automatically, never during a running deploy. `false`: they are only shown as behind (update with the dashboard's button or `k8sdeploy agent update`).",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_CONCURRENCY",
+    default: "1",
+    description: "At most this many agent updates (automatic or not) run at the same time, across replicas, 1..100.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_READY_SECONDS",
+    default: "180",
+    description:
+      "How long the new agent pod of an update may take to become Ready (connected) before the agent restores its previous image, 5..1800.",
+  },
+  {
+    variable: "K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS",
+    default: "60",
+    description: "How often the automatic rollout looks for agents to update, 1..3600.",
+  },
+  {
+    variable: "K8SDEPLOY_OIDC_ISSUER",
+    default: "https://token.actions.githubusercontent.com",
+    description:
+      "Issuer of the GitHub Actions ID tokens that trust policies accept instead of deploy keys (GitHub OIDC). GitHub Enterprise Server: `https://<host>/_services/token`. Its signing keys are found through `<issuer>/.well-known/openid-configuration` and cached. `https://` only (`http://` for a loopback host, for tests).",
+  },
+  {
+    variable: "K8SDEPLOY_PUBLIC_URL",
+    default: "(unset: snippets show a placeholder)",
+    description:
+      "The orchestrator's gRPC URL as agents and GitHub Actions reach it (`https://deploy.example.com:443`, or `http://…` on a private network). The dashboard puts it into its install and workflow snippets (via `/dashboard-config.json`); it never guesses one from the address it was opened at.",
+  },
 ];
 
 /** configTable as markdown (orchestrator/CONFIG.md), with the table padded the way biome formats it. */
@@ -395,6 +514,55 @@ const githubServerUrl = envString.transform((raw, ctx): string => {
   return url.origin;
 });
 
+const oidcIssuer = envString.transform((raw, ctx): string => {
+  if (blank(raw)) return "https://token.actions.githubusercontent.com";
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  const loopback = url !== undefined && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  if (
+    !url ||
+    !(url.protocol === "https:" || (url.protocol === "http:" && loopback)) ||
+    url.username !== "" ||
+    url.password !== "" ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(
+      ctx,
+      `${q(v)} is not an issuer URL like https://token.actions.githubusercontent.com or https://ghe.example.com/_services/token (https, no query; http only on a loopback host)`,
+    );
+  }
+  return v;
+});
+
+const publicUrl = envString.transform((raw, ctx): string | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim().replace(/\/+$/, "");
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username !== "" ||
+    url.password !== "" ||
+    (url.pathname !== "/" && url.pathname !== "") ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    return fail(ctx, `${q(v)} is not a gRPC URL like https://deploy.example.com:443 (scheme, host, port; no path)`);
+  }
+  return `${url.protocol}//${url.host}`;
+});
+
 const replicaId = envString.transform((raw, ctx): string => {
   if (blank(raw)) return `${hostname() || "orchestrator"}-${randomBytes(3).toString("hex")}`;
   const v = raw.trim();
@@ -438,6 +606,70 @@ const corsOrigins = envString.transform((raw, ctx): string[] => {
   return out;
 });
 
+// Webhook settings.
+
+const webhookKey = envString.transform((raw, ctx): Buffer | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim();
+  // Never echo the value: it is a secret.
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(v))
+    return fail(ctx, "is not base64 (create one with `openssl rand -base64 32`)");
+  const key = Buffer.from(v.replaceAll("-", "+").replaceAll("_", "/"), "base64");
+  return key.length === 32 ? key : fail(ctx, `must decode to 32 bytes, not ${key.length} (openssl rand -base64 32)`);
+});
+
+const count = (def: number, min: number, max: number) =>
+  envString.transform((raw, ctx): number => {
+    if (blank(raw)) return def;
+    const v = raw.trim();
+    if (!/^\d+$/.test(v)) return fail(ctx, `${q(raw)} is not a whole number`);
+    const n = Number(v);
+    return n < min || n > max ? fail(ctx, `${n} is out of range ${min}..${max}`) : n;
+  });
+
+const SEMVER_HINT = "a semantic version like 1.4.0";
+
+/** Why a release is unusable, or undefined. */
+export function releaseProblem(r: { version?: unknown; image?: unknown }): string | undefined {
+  if (typeof r.version !== "string" || validSemver(r.version) === null) {
+    return `version ${q(String(r.version ?? ""))} is not ${SEMVER_HINT}`;
+  }
+  if (typeof r.image !== "string") return "image is missing";
+  try {
+    const ref = parseImageReference(r.image);
+    if (!ref.digest) return `image ${q(r.image)} is not pinned by digest (repo[:tag]@sha256:…)`;
+  } catch (e) {
+    return e instanceof InvalidImageReferenceError ? e.message : String(e);
+  }
+  return undefined;
+}
+
+/** Reads a release manifest file; throws with what is wrong. */
+export function readReleaseFile(file: string): AgentReleaseInfo {
+  let parsed: { version?: unknown; image?: unknown };
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(
+      (e as NodeJS.ErrnoException).code ? `${q(file)} cannot be read (${errText(e)})` : `${q(file)} is not JSON`,
+    );
+  }
+  const problem = releaseProblem(parsed ?? {});
+  if (problem) throw new Error(`${q(file)}: ${problem}`);
+  return { version: String(parsed.version), image: String(parsed.image) };
+}
+
+const trimmed = envString.transform((raw) => (blank(raw) ? undefined : raw.trim()));
+
+const bool = (def: boolean) =>
+  envString.transform((raw, ctx): boolean => {
+    if (blank(raw)) return def;
+    const v = raw.trim().toLowerCase();
+    if (v === "true") return true;
+    if (v === "false") return false;
+    return fail(ctx, `${q(raw)} is not true or false`);
+  });
+
 const envShape = {
   K8SDEPLOY_GRPC_LISTEN: listen("0.0.0.0:50051"),
   K8SDEPLOY_HTTP_LISTEN: listen("0.0.0.0:8080"),
@@ -466,6 +698,20 @@ const envShape = {
   K8SDEPLOY_HTTP_TLS_KEY_FILE: optionalPath,
   K8SDEPLOY_GITHUB_SERVER_URL: githubServerUrl,
   K8SDEPLOY_AUTH_FAILURES_PER_MINUTE: integer(30, 1, 100_000),
+  K8SDEPLOY_WEBHOOK_KEY: webhookKey,
+  K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS: count(8, 1, 50),
+  K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS: integer(10, 1, 3600),
+  K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS: integer(10, 1, 60),
+  K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK: bool(false),
+  K8SDEPLOY_AGENT_RELEASE_VERSION: trimmed,
+  K8SDEPLOY_AGENT_RELEASE_IMAGE: trimmed,
+  K8SDEPLOY_AGENT_RELEASE_FILE: optionalPath,
+  K8SDEPLOY_AGENT_AUTO_UPDATE: bool(true),
+  K8SDEPLOY_AGENT_UPDATE_CONCURRENCY: integer(1, 1, 100),
+  K8SDEPLOY_AGENT_UPDATE_READY_SECONDS: integer(180, 5, 1800),
+  K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS: integer(60, 1, 3600),
+  K8SDEPLOY_OIDC_ISSUER: oidcIssuer,
+  K8SDEPLOY_PUBLIC_URL: publicUrl,
 };
 
 /** The variables loadConfig reads (configTable must list exactly these). */
@@ -475,6 +721,30 @@ const envSchema = z.object(envShape).superRefine((env, ctx) => {
   const issue = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
   checkTlsPair(env.K8SDEPLOY_TLS_CERT_FILE, env.K8SDEPLOY_TLS_KEY_FILE, "K8SDEPLOY_TLS", issue);
   checkTlsPair(env.K8SDEPLOY_HTTP_TLS_CERT_FILE, env.K8SDEPLOY_HTTP_TLS_KEY_FILE, "K8SDEPLOY_HTTP_TLS", issue);
+  const version = env.K8SDEPLOY_AGENT_RELEASE_VERSION;
+  const image = env.K8SDEPLOY_AGENT_RELEASE_IMAGE;
+  const releaseFile = env.K8SDEPLOY_AGENT_RELEASE_FILE;
+  if (releaseFile !== undefined && (version !== undefined || image !== undefined)) {
+    issue("K8SDEPLOY_AGENT_RELEASE_FILE", "set either it or K8SDEPLOY_AGENT_RELEASE_VERSION/_IMAGE, not both");
+  } else if ((version === undefined) !== (image === undefined)) {
+    issue(
+      version === undefined ? "K8SDEPLOY_AGENT_RELEASE_VERSION" : "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+      "must be set together with the other (both or neither)",
+    );
+  } else if (version !== undefined) {
+    const problem = releaseProblem({ version, image });
+    if (problem)
+      issue(
+        problem.startsWith("version") ? "K8SDEPLOY_AGENT_RELEASE_VERSION" : "K8SDEPLOY_AGENT_RELEASE_IMAGE",
+        problem,
+      );
+  } else if (releaseFile !== undefined) {
+    try {
+      readReleaseFile(releaseFile);
+    } catch (e) {
+      issue("K8SDEPLOY_AGENT_RELEASE_FILE", (e as Error).message);
+    }
+  }
 });
 
 /** Both or neither of `<prefix>_CERT_FILE` and `<prefix>_KEY_FILE`; the files parse and match. */
@@ -590,6 +860,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     githubServerUrl: e.K8SDEPLOY_GITHUB_SERVER_URL,
     authFailuresPerMinute: e.K8SDEPLOY_AUTH_FAILURES_PER_MINUTE,
+    webhooks: {
+      key: e.K8SDEPLOY_WEBHOOK_KEY,
+      maxAttempts: e.K8SDEPLOY_WEBHOOK_MAX_ATTEMPTS,
+      backoffSeconds: e.K8SDEPLOY_WEBHOOK_BACKOFF_SECONDS,
+      timeoutSeconds: e.K8SDEPLOY_WEBHOOK_TIMEOUT_SECONDS,
+      allowLoopback: e.K8SDEPLOY_WEBHOOK_ALLOW_LOOPBACK,
+    },
+    agentRelease:
+      e.K8SDEPLOY_AGENT_RELEASE_FILE !== undefined
+        ? { kind: "file", path: e.K8SDEPLOY_AGENT_RELEASE_FILE }
+        : e.K8SDEPLOY_AGENT_RELEASE_VERSION !== undefined && e.K8SDEPLOY_AGENT_RELEASE_IMAGE !== undefined
+          ? {
+              kind: "env",
+              release: { version: e.K8SDEPLOY_AGENT_RELEASE_VERSION, image: e.K8SDEPLOY_AGENT_RELEASE_IMAGE },
+            }
+          : undefined,
+    agentAutoUpdate: e.K8SDEPLOY_AGENT_AUTO_UPDATE,
+    agentUpdateConcurrency: e.K8SDEPLOY_AGENT_UPDATE_CONCURRENCY,
+    agentUpdateReadySeconds: e.K8SDEPLOY_AGENT_UPDATE_READY_SECONDS,
+    agentUpdateIntervalSeconds: e.K8SDEPLOY_AGENT_UPDATE_INTERVAL_SECONDS,
+    oidcIssuer: e.K8SDEPLOY_OIDC_ISSUER,
+    publicUrl: e.K8SDEPLOY_PUBLIC_URL,
   };
 }
 

@@ -18,3 +18,6 @@ export const newKeyId = () => `key_${randomBase36(8)}`;
 export const newDeploymentId = () => timeOrdered("dep");
 export const newCommandId = () => timeOrdered("cmd");
 export const newConnectionId = () => `conn_${randomBase36(8)}`;
+export const newWebhookId = () => `whk_${randomBase36(8)}`;
+export const newDeliveryId = () => timeOrdered("whd");
+export const newTrustPolicyId = () => `tp_${randomBase36(8)}`;

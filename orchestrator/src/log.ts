@@ -1,4 +1,6 @@
 // The orchestrator's logger: pino, JSON lines on stderr (stdout stays free for CLI output).
+import { format } from "node:util";
+import * as grpc from "@grpc/grpc-js";
 import pino, { type DestinationStream, type Logger } from "pino";
 import type { Config } from "./config.js";
 
@@ -61,4 +63,38 @@ function stderrDestination(): DestinationStream {
     }
   });
   return destination;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nothing but JSON on stderr while serving: Node's own warnings (deprecations, experimental
+// features) and grpc-js's diagnostics would otherwise be plain-text lines.
+
+type NodeWarning = Error & { code?: string };
+
+/** Where cli.ts sends Node's warnings: plain text as Node prints them, until serve routes them. */
+export const processWarnings = {
+  handle(warning: NodeWarning): void {
+    process.stderr.write(
+      `(node:${process.pid}) ${warning.code ? `[${warning.code}] ` : ""}${warning.name}: ${warning.message}\n`,
+    );
+  },
+};
+
+/** From now on Node's warnings are JSON lines of `log` (warn level). */
+export function routeProcessWarnings(log: Logger): void {
+  processWarnings.handle = (warning) =>
+    log.warn(
+      { source: "node", warning: { name: warning.name, code: warning.code, message: warning.message } },
+      "node warning",
+    );
+}
+
+/** grpc-js's own diagnostics (errors by default; more with GRPC_VERBOSITY/GRPC_TRACE) as JSON lines. */
+export function routeGrpcLogs(log: Logger): void {
+  const child = log.child({ source: "grpc-js" });
+  const write =
+    (level: "debug" | "info" | "warn") =>
+    (...args: unknown[]) =>
+      child[level](format(...args));
+  grpc.setLogger({ debug: write("debug"), info: write("info"), error: write("warn") });
 }

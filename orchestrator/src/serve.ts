@@ -1,7 +1,7 @@
 // `k8sdeploy serve`: the app behind a gRPC and an HTTP server, with a graceful shutdown.
 import { type App, createApp } from "./app.js";
 import type { Config } from "./config.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, type Logger, routeGrpcLogs, routeProcessWarnings } from "./log.js";
 import { type GrpcServerHandle, startGrpcServer } from "./server/grpc-server.js";
 import { type HttpHandler, type HttpServerHandle, startHttpServer } from "./server/http-server.js";
 
@@ -36,6 +36,10 @@ export interface RunningServer {
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config);
+  if (!options.log) {
+    routeProcessWarnings(log);
+    routeGrpcLogs(log);
+  }
   logAdminToken(config, log);
 
   const app = await createApp(config, log);

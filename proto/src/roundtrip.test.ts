@@ -38,6 +38,30 @@ const full: Deployment = {
   rollbackOf: "",
   queueDeadline: new Date("2026-05-01T11:00:00.000Z"),
   supersededBy: "dep_newer",
+  pinDigest: true,
+  resolvedDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  changeKind: 1,
+  agentVersion: "",
+  trustPolicyId: "tp_1",
+  oidcClaims: {
+    issuer: "https://token.actions.githubusercontent.com",
+    subject: "repo:acme/db:environment:production",
+    repository: "acme/db",
+    repositoryId: "42",
+    repositoryOwner: "acme",
+    ref: "refs/heads/main",
+    sha: "abc",
+    environment: "production",
+    workflowRef: "acme/db/.github/workflows/deploy.yml@refs/heads/main",
+    jobWorkflowRef: "acme/db/.github/workflows/deploy.yml@refs/heads/main",
+    actor: "octocat",
+    runId: "7",
+    runAttempt: "1",
+    eventName: "push",
+    tokenId: "f0c1",
+    issuedAt: new Date("2026-11-26T06:59:00.000Z"),
+  },
+  deliveredAt: new Date("2026-11-26T07:00:05.789Z"),
 };
 
 test("a Deployment survives ts-proto → binary → protobuf-es → binary → ts-proto", (t) => {
@@ -70,6 +94,7 @@ test("oneof messages on the agent stream round-trip", (t) => {
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   };

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from their Go modules into a cache outside the repository,
 # keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler (one multi-call
-# binary), etcd, kwok and grpcurl. Re-running with a warm cache does nothing.
+# binary), etcd, kwok, grpcurl, the CNCF Distribution registry, crane (go-containerregistry) and
+# actionlint. Re-running with a warm cache does nothing.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 GRPCURL_VERSION="${GRPCURL_VERSION:-v1.9.3}"
+REGISTRY_VERSION="${REGISTRY_VERSION:-v3.1.2}"
+CRANE_VERSION="${CRANE_VERSION:-v0.22.1}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 CACHE_ROOT="${K8SDEPLOY_TESTBED_CACHE:-$HOME/.cache/k8sdeploy-testbed}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
@@ -118,23 +122,47 @@ main() {
     flock -n 8 || { log "waiting for another build-tools.sh to finish"; flock 8; }
   fi
   local start=$SECONDS
-  # K8SDEPLOY_TESTBED_ONLY=grpcurl builds (and prints) only grpcurl: an external cluster needs no
-  # control-plane binaries.
+  # K8SDEPLOY_TESTBED_ONLY=tools builds (and prints) only the client-side tools (grpcurl, registry,
+  # crane, actionlint): an external cluster needs no control-plane binaries. `grpcurl` builds
+  # grpcurl alone.
   case "${K8SDEPLOY_TESTBED_ONLY:-all}" in
     grpcurl)
-      go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" "-X main.version=$GRPCURL_VERSION"
+      build_grpcurl
       bin_dir grpcurl "$GRPCURL_VERSION"
       return 0 ;;
+    tools)
+      build_client_tools
+      client_tool_path
+      return 0 ;;
     all) ;;
-    *) log "unknown K8SDEPLOY_TESTBED_ONLY=${K8SDEPLOY_TESTBED_ONLY} (use grpcurl or leave unset)"; return 2 ;;
+    *) log "unknown K8SDEPLOY_TESTBED_ONLY=${K8SDEPLOY_TESTBED_ONLY} (use tools, grpcurl or leave unset)"; return 2 ;;
   esac
-  go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" "-X main.version=$GRPCURL_VERSION"
+  build_client_tools
   go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
   build_etcd
   build_k8s
   if (( SECONDS - start > 5 )); then log "all binaries ready after $((SECONDS - start)) s"; fi
   # One line of tool directories, for the caller to put on PATH.
-  echo "$(bin_dir kubernetes "$K8S_VERSION"):$(bin_dir etcd "$ETCD_VERSION"):$(bin_dir kwok "$KWOK_VERSION"):$(bin_dir grpcurl "$GRPCURL_VERSION")"
+  echo "$(bin_dir kubernetes "$K8S_VERSION"):$(bin_dir etcd "$ETCD_VERSION"):$(bin_dir kwok "$KWOK_VERSION"):$(client_tool_path)"
+}
+
+build_grpcurl() {
+  go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" "-X main.version=$GRPCURL_VERSION"
+}
+
+# Tools the tests use whatever the cluster: grpcurl, the OCI registry the images are pushed to,
+# crane to push and inspect images, actionlint for .github/workflows.
+build_client_tools() {
+  build_grpcurl
+  go_install registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" \
+    "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
+  go_install crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
+  go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" \
+    "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION"
+}
+
+client_tool_path() {
+  echo "$(bin_dir grpcurl "$GRPCURL_VERSION"):$(bin_dir registry "$REGISTRY_VERSION"):$(bin_dir crane "$CRANE_VERSION"):$(bin_dir actionlint "$ACTIONLINT_VERSION")"
 }
 
 main "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # K8sDeploy test bed: a real Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler built from their Go modules) with kwok standing in for
-# kubelets, plus a real redis-server, all on 127.0.0.1 without Docker.
+# kubelets, plus a real redis-server and a real OCI registry (CNCF Distribution, htpasswd auth,
+# TLS from the test bed's CA), all on 127.0.0.1 without Docker.
 #
 #   testbed.sh up      start (or repair) everything; idempotent, quick when already up
 #   testbed.sh env     print export lines:  eval "$(npm run --silent testbed -- env)"
@@ -15,6 +16,11 @@
 #   K8SDEPLOY_TEST_REDIS_URL    use this Redis instead of starting redis-server
 #   K8SDEPLOY_TESTBED_CACHE     binary cache (default ~/.cache/k8sdeploy-testbed; see build-tools.sh)
 #
+# The registry runs in both modes (it is ours, on loopback): user k8sdeploy, a random password,
+# https with a certificate signed by $STATE/certs/ca.crt. `env` exports K8SDEPLOY_TEST_REGISTRY
+# (127.0.0.1:PORT), K8SDEPLOY_TEST_REGISTRY_USER/_PASSWORD/_CA and _AUTHFILE (a Docker-style
+# config.json for crane, skopeo and buildah).
+#
 # Fake failures (kwok-failure-stages.yaml): a container image containing "fail-pull" waits in
 # ErrImagePull/ImagePullBackOff forever; one containing "crash" waits in CrashLoopBackOff with a
 # growing restartCount. Any other image becomes Running and Ready at once.
@@ -26,6 +32,8 @@ KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 PIDS=$STATE/pids
 LOGS=$STATE/logs
 CERTS=$STATE/certs
+REGISTRY_DIR=$STATE/registry
+REGISTRY_USER=k8sdeploy
 MARKER=$STATE/.k8sdeploy-testbed
 NODE_NAME=kwok-node-0
 # Start order; down stops them in reverse.
@@ -52,7 +60,7 @@ save_state() {
     printf 'KIND=%q\n' "$KIND"
     printf 'EXTERNAL_KUBECONFIG=%q\n' "${EXTERNAL_KUBECONFIG:-}"
     printf 'EXTERNAL_REDIS_URL=%q\n' "${EXTERNAL_REDIS_URL:-}"
-    for v in REDIS_PORT ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT; do
+    for v in REDIS_PORT REGISTRY_PORT ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT; do
       printf '%s=%q\n' "$v" "${!v:-}"
     done
   } >"$tmp"
@@ -63,6 +71,7 @@ save_state() {
 state_procs() {
   local p=()
   [[ -z "${EXTERNAL_REDIS_URL:-}" ]] && p+=(redis)
+  p+=(registry)
   [[ "$KIND" == kwok ]] && p+=("${CLUSTER_PROCS[@]}")
   echo "${p[@]}"
 }
@@ -146,6 +155,14 @@ redis_ping() ( # port (a subshell: the connection closes with it)
   [[ "$reply" == +PONG* ]]
 )
 
+registry_password() { cat "$REGISTRY_DIR/password"; }
+
+# /v2/ answers 200 only to an authenticated client that trusts the test bed's CA.
+registry_healthy() {
+  curl -fsS --max-time 2 --cacert "$CERTS/ca.crt" -u "$REGISTRY_USER:$(registry_password)" \
+    -o /dev/null "https://127.0.0.1:$REGISTRY_PORT/v2/"
+}
+
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
 admin_token() { cat "$STATE/admin.token"; }
@@ -170,6 +187,7 @@ default_sa_exists() { kc -n default get serviceaccount default >/dev/null 2>&1; 
 healthy() { # name
   case $1 in
     redis) redis_ping "$REDIS_PORT" ;;
+    registry) registry_healthy ;;
     etcd) etcd_healthy ;;
     kube-apiserver) apiserver_ready ;;
     kube-controller-manager) https_healthz "$KCM_PORT" ;;
@@ -180,7 +198,7 @@ healthy() { # name
 
 port_of() {
   case $1 in
-    redis) echo "${REDIS_PORT:-}" ;; etcd) echo "${ETCD_PORT:-}" ;;
+    redis) echo "${REDIS_PORT:-}" ;; registry) echo "${REGISTRY_PORT:-}" ;; etcd) echo "${ETCD_PORT:-}" ;;
     kube-apiserver) echo "${APISERVER_PORT:-}" ;; kube-controller-manager) echo "${KCM_PORT:-}" ;;
     kube-scheduler) echo "${SCHEDULER_PORT:-}" ;; kwok) echo "${KWOK_PORT:-}" ;;
   esac
@@ -189,15 +207,28 @@ port_of() {
 # ---------------------------------------------------------------------------------------------
 # one-time setup: certificates, tokens, kubeconfigs, kwok stages
 
-make_certs() {
-  [[ -s "$CERTS/ca.crt" && -s "$CERTS/apiserver.crt" && -s "$CERTS/sa.key" && -s "$CERTS/sa.pub" ]] && return 0
-  log "creating CA, serving certificate and service-account key"
+# The CA signs the apiserver's and the registry's serving certificates (both modes need it: the
+# registry runs with an external cluster too).
+make_ca() {
+  [[ -s "$CERTS/ca.crt" && -s "$CERTS/ca.key" ]] && return 0
+  log "creating the test bed's CA"
   mkdir -p "$CERTS"
   (
     cd "$CERTS"
     umask 077
     openssl genrsa -out ca.key 2048 2>/dev/null
     openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=k8sdeploy-testbed-ca" -out ca.crt
+    chmod 644 ca.crt
+  )
+}
+
+make_certs() {
+  make_ca
+  [[ -s "$CERTS/apiserver.crt" && -s "$CERTS/sa.key" && -s "$CERTS/sa.pub" ]] && return 0
+  log "creating the apiserver's serving certificate and service-account key"
+  (
+    cd "$CERTS"
+    umask 077
     openssl genrsa -out apiserver.key 2048 2>/dev/null
     openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr
     cat >apiserver.ext <<'EXT'
@@ -273,6 +304,62 @@ make_kwok_stages() {
   mv "$STATE/kwok-stages.yaml.tmp" "$STATE/kwok-stages.yaml"
 }
 
+# Registry: a serving certificate for 127.0.0.1/localhost, an htpasswd file (bcrypt) with one
+# user and a random password, a Docker-style auth file, and the registry's config.
+make_registry_files() {
+  make_ca
+  mkdir -p "$REGISTRY_DIR/data" "$REGISTRY_DIR/docker"
+  if [[ ! -s "$CERTS/registry.crt" ]]; then
+    log "creating the registry's serving certificate"
+    (
+      cd "$CERTS"
+      umask 077
+      openssl genrsa -out registry.key 2048 2>/dev/null
+      openssl req -new -key registry.key -subj "/CN=k8sdeploy-testbed-registry" -out registry.csr
+      printf '%s\n' "basicConstraints = critical, CA:FALSE" "keyUsage = critical, digitalSignature, keyEncipherment" \
+        "extendedKeyUsage = serverAuth" "subjectAltName = IP:127.0.0.1, DNS:localhost" >registry.ext
+      openssl x509 -req -in registry.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+        -extfile registry.ext -out registry.crt 2>/dev/null
+      rm -f registry.csr
+    )
+  fi
+  if [[ ! -s "$REGISTRY_DIR/htpasswd" ]]; then
+    (
+      umask 077
+      openssl rand -hex 16 >"$REGISTRY_DIR/password"
+      # -B: bcrypt, the only hash Distribution's htpasswd auth accepts; -i: password from stdin.
+      htpasswd -iBc "$REGISTRY_DIR/htpasswd" "$REGISTRY_USER" <"$REGISTRY_DIR/password" 2>/dev/null
+    )
+  fi
+  local auth; auth=$(printf '%s:%s' "$REGISTRY_USER" "$(registry_password)" | base64 -w0)
+  (
+    umask 077
+    printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$REGISTRY_PORT" "$auth" >"$REGISTRY_DIR/docker/config.json"
+    cat >"$REGISTRY_DIR/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+  secret: $(openssl rand -hex 16)
+  tls:
+    certificate: $CERTS/registry.crt
+    key: $CERTS/registry.key
+auth:
+  htpasswd:
+    realm: k8sdeploy-testbed
+    path: $REGISTRY_DIR/htpasswd
+EOF
+  )
+}
+
 # ---------------------------------------------------------------------------------------------
 # components
 
@@ -293,6 +380,10 @@ start_redis() {
   start redis "$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STATE/redis" \
     --appendonly yes --save '' --daemonize no --pidfile "$PIDS/redis.pid" \
     --logfile "$LOGS/redis-server.log" --protected-mode yes
+}
+
+start_registry() {
+  start registry registry serve "$REGISTRY_DIR/config.yml"
 }
 
 start_etcd() {
@@ -357,7 +448,7 @@ start_kwok() {
 tool_path() { # prints the tool bin dirs (build-tools.sh; progress goes to stderr)
   local out
   if [[ "$KIND" == external ]]; then
-    out=$(K8SDEPLOY_TESTBED_ONLY=grpcurl bash "$HERE/build-tools.sh")
+    out=$(K8SDEPLOY_TESTBED_ONLY=tools bash "$HERE/build-tools.sh")
   else
     out=$(bash "$HERE/build-tools.sh")
   fi
@@ -385,6 +476,7 @@ cmd_up() {
     [[ -n "$REDIS_SERVER" ]] || die "redis-server not found: install Debian's package (apt-get install -y redis-server) or set K8SDEPLOY_TEST_REDIS_URL"
   fi
   command -v openssl >/dev/null || die "openssl not found"
+  command -v htpasswd >/dev/null || die "htpasswd not found (the registry's bcrypt password file): apt-get install -y apache2-utils"
   command -v curl >/dev/null || die "curl not found"
   if [[ "$KIND" == kwok ]]; then
     command -v kubectl >/dev/null || die "kubectl not found"
@@ -398,6 +490,7 @@ cmd_up() {
 
   # Ports: keep the recorded ones (data, certificates and kubeconfigs refer to them).
   if [[ -z "$EXTERNAL_REDIS_URL" && -z "${REDIS_PORT:-}" ]]; then REDIS_PORT=$(free_port); fi
+  if [[ -z "${REGISTRY_PORT:-}" ]]; then REGISTRY_PORT=$(free_port); fi
   if [[ "$KIND" == kwok ]]; then
     for v in ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT; do
       if [[ -z "${!v:-}" ]]; then printf -v "$v" '%s' "$(free_port)"; fi
@@ -410,6 +503,9 @@ cmd_up() {
     ensure redis
     wait_for redis 30 redis_ping "$REDIS_PORT"
   fi
+  make_registry_files
+  ensure registry
+  wait_for registry 30 registry_healthy
 
   if [[ "$KIND" == kwok ]]; then
     make_certs
@@ -449,6 +545,7 @@ cmd_up() {
     fi
     if [[ -n "$EXTERNAL_REDIS_URL" ]]; then echo "  redis           $EXTERNAL_REDIS_URL (external)"
     else echo "  redis           redis://127.0.0.1:$REDIS_PORT (pidfile $PIDS/redis.pid)"; fi
+    echo "  registry        https://127.0.0.1:$REGISTRY_PORT  (user $REGISTRY_USER, CA $CERTS/ca.crt)"
     if ((${#STARTED[@]})); then echo "  started         ${STARTED[*]}"; else echo "  started         nothing (all already running)"; fi
     echo "  use:            eval \"\$(npm run --silent testbed -- env)\""
     echo "up took ${took}s"
@@ -482,6 +579,11 @@ cmd_env() {
     q K8SDEPLOY_TESTBED_REDIS_PORT "$REDIS_PORT"
     q K8SDEPLOY_TESTBED_REDIS_PIDFILE "$PIDS/redis.pid"
   fi
+  q K8SDEPLOY_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
+  q K8SDEPLOY_TEST_REGISTRY_USER "$REGISTRY_USER"
+  q K8SDEPLOY_TEST_REGISTRY_PASSWORD "$(registry_password)"
+  q K8SDEPLOY_TEST_REGISTRY_CA "$CERTS/ca.crt"
+  q K8SDEPLOY_TEST_REGISTRY_AUTHFILE "$REGISTRY_DIR/docker/config.json"
   q K8SDEPLOY_TESTBED_STATE "$STATE"
   q K8SDEPLOY_TESTBED_KIND "$KIND"
   # The caller's PATH, not ours (npm run adds node_modules/.bin dirs to ours).
@@ -556,7 +658,7 @@ cmd_down() {
   # when etcd goes first), then the stores.
   stop_group kwok kube-scheduler kube-controller-manager
   stop_group kube-apiserver
-  stop_group etcd redis
+  stop_group etcd redis registry
   rm -rf "$STATE"
   log "stopped $STOPPED process(es), removed $STATE"
 }

@@ -31,6 +31,7 @@ export function deployRequest(init: Partial<DeployRequest>): DeployRequest {
     rollbackOnFailure: false,
     idempotencyKey: "",
     queueTimeoutSeconds: 0,
+    pinDigest: false,
     origin,
     ...init,
   };

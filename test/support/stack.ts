@@ -46,7 +46,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { replicas?: number } = {}): Promise<Stack> {
+export async function startStack(
+  options: { replicas?: number /** Extra orchestrator environment. */; env?: Record<string, string> } = {},
+): Promise<Stack> {
   const redis = await startRedisServer();
   const adminToken = `admin-${randomBytes(24).toString("hex")}`;
   const dataDir = await mkdtemp(join(tmpdir(), "k8sd-e2e-"));
@@ -58,6 +60,7 @@ export async function startStack(options: { replicas?: number } = {}): Promise<S
     K8SDEPLOY_REPLICA_ID: `replica-${i}`,
     K8SDEPLOY_DATA_DIR: dataDir,
     K8SDEPLOY_LOG_LEVEL: "debug",
+    ...options.env,
   });
   const replicas = await Promise.all(
     Array.from({ length: options.replicas ?? 1 }, (_, i) => startOrchestrator({ env: replicaEnv(i) })),

@@ -72,6 +72,7 @@ export function connectStandInAgent(
           replicas: undefined,
           previousImages: [],
           appliedImages: [],
+          resolvedDigest: "",
         },
       },
     });
@@ -92,6 +93,7 @@ export function connectStandInAgent(
         instance: `stand-in-${agent.id}`,
         namespace: "k8sdeploy",
         runningCommandIds: [],
+        agentDeployment: "",
       },
     },
   });

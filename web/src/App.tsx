@@ -9,6 +9,8 @@ import { DeploymentDetail } from "./pages/DeploymentDetail.js";
 import { Deployments } from "./pages/Deployments.js";
 import { NotFound } from "./pages/NotFound.js";
 import { SignIn } from "./pages/SignIn.js";
+import { TrustPolicies } from "./pages/TrustPolicies.js";
+import { Webhooks } from "./pages/Webhooks.js";
 import { signedIn } from "./state/session.js";
 import { syncThemeAttribute } from "./state/theme.js";
 
@@ -50,8 +52,14 @@ export function App() {
           <Match when={pathname().startsWith("/keys")}>
             <DeployKeys />
           </Match>
+          <Match when={pathname().startsWith("/trust")}>
+            <TrustPolicies />
+          </Match>
           <Match when={pathname().startsWith("/cluster")}>
             <Cluster />
+          </Match>
+          <Match when={pathname().startsWith("/webhooks")}>
+            <Webhooks />
           </Match>
         </Switch>
       </Layout>

@@ -205,6 +205,10 @@ export async function startStandInDeployService(options: StandInOptions): Promis
       image: request.image,
       timeoutSeconds: request.timeoutSeconds || 300,
       rollbackOnFailure: request.rollbackOnFailure,
+      pinDigest: request.pinDigest,
+      resolvedDigest: "",
+      changeKind: 1,
+      agentVersion: "",
       idempotencyKey: request.idempotencyKey,
       origin: request.origin,
       state: DeploymentState.DEPLOYMENT_STATE_QUEUED,
@@ -218,6 +222,8 @@ export async function startStandInDeployService(options: StandInOptions): Promis
       rollbackOf: "",
       queueDeadline: new Date(now.getTime() + (request.queueTimeoutSeconds || 3600) * 1000),
       supersededBy: "",
+      trustPolicyId: "",
+      oidcClaims: undefined,
     };
     const timeline: Timeline = { deployment, events: [], snapshots: [], listeners: new Set() };
     timelines.set(deployment.id, timeline);

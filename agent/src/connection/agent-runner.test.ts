@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Capability, type Command, DrainReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { DeploymentState, FailureReason, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test, { type ExecutionContext } from "ava";
-import { loadConfig } from "../config.js";
+import { agentVersion, loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
 import { type AgentExit, FatalAgentError, type RunAgentOptions, runAgent } from "./agent-runner.js";
 import { FakeExecutors, forbidden } from "./testing/fake-executors.js";
@@ -28,6 +28,7 @@ function deployCommand(id: string, image = "example/web:2"): Command {
         image,
         timeoutSeconds: 60,
         rollbackOnFailure: false,
+        pinDigest: false,
       },
     },
   };
@@ -95,7 +96,7 @@ test.serial("hello is the first message, with the bearer token and the agent's i
   const first = s.received[0]!.msg;
   if (first?.$case !== "hello") return t.fail(`first message was ${first?.$case}`);
   t.like(first.value, {
-    agentVersion: "0.1.0",
+    agentVersion: agentVersion(),
     arch: process.arch,
     kubernetesVersion: "v1.36.3",
     autoUpdateEnabled: false,
@@ -364,7 +365,10 @@ test.serial("update_agent is refused unless auto-update is enabled", async (t) =
   const s = await o.stream(0);
   s.sendCommand({
     id: "upd_1",
-    payload: { $case: "updateAgent", value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0" } },
+    payload: {
+      $case: "updateAgent",
+      value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0", readyTimeoutSeconds: 0 },
+    },
   });
   await waitFor(() => s.messages("result").length === 1);
   const r = s.messages("result")[0]!;
@@ -382,7 +386,10 @@ test.serial("with auto-update enabled, hello announces SELF_UPDATE and update_ag
   t.true(hello.capabilities.includes(Capability.CAPABILITY_SELF_UPDATE));
   s.sendCommand({
     id: "upd_2",
-    payload: { $case: "updateAgent", value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0" } },
+    payload: {
+      $case: "updateAgent",
+      value: { image: "ghcr.io/k8sdeploy/agent:0.2.0", version: "0.2.0", readyTimeoutSeconds: 0 },
+    },
   });
   await waitFor(() => s.messages("result").length === 1);
   t.is(s.messages("result")[0]!.state, DeploymentState.DEPLOYMENT_STATE_SUCCEEDED);

@@ -6,6 +6,8 @@ import { Capability, type Drain, type Hello } from "@k8sdeploy/proto/node/k8sdep
 import type { AgentConfig } from "../config.js";
 import type { Executors } from "../executor.js";
 import { type Logger, scrubSecrets } from "../log.js";
+import { observeJob } from "../observability/command-log.js";
+import type { AgentMetrics } from "../observability/metrics.js";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.js";
 import { CommandTracker, DEFAULT_MAX_FINISHED } from "./command-tracker.js";
 import { jobFor } from "./dispatch.js";
@@ -63,6 +65,10 @@ export interface RunAgentOptions {
   closeTimeoutMs?: number;
   /** How long `hello` waits for the Kubernetes version (default 3 s). */
   kubernetesVersionTimeoutMs?: number;
+  /** Told when the loop connects, is welcomed, or loses the stream (the probes use it). */
+  onConnectionState?: (state: "connecting" | "connected" | "disconnected", server: string) => void;
+  /** Counts commands and connections, and reads the running commands (GET /metrics). */
+  metrics?: AgentMetrics;
 }
 
 const FATAL_CODES = new Set<grpc.status>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
@@ -87,6 +93,7 @@ export async function runAgent(
       onJobError: (id, error) => log.error({ commandId: id, err: error }, "command failed with an unexpected error"),
     },
   );
+  options.metrics?.setSources({ running: () => tracker.runningIds().length });
   const backoff = new Backoff(options.backoff);
   const random = options.backoff?.random ?? Math.random;
   const rotation = new ServerRotation(config.servers);
@@ -182,10 +189,12 @@ export async function runAgent(
         instance: config.instance,
         namespace: config.podNamespace,
         runningCommandIds: tracker.runningIds(),
+        agentDeployment: config.agentDeployment,
       };
       if (done.signal.aborted) break;
       const slog = log.child({ server: endpoint.url });
       slog.debug({ running: hello.runningCommandIds }, "connecting");
+      options.onConnectionState?.("connecting", endpoint.url);
       const client = createAgentClient(endpoint, config.ca, userAgent);
       const session = new StreamSession({
         client,
@@ -196,6 +205,8 @@ export async function runAgent(
         closeTimeoutMs: options.closeTimeoutMs,
         onWelcome: (welcome, s) => {
           rotation.connected();
+          options.onConnectionState?.("connected", endpoint.url);
+          options.metrics?.connects.inc();
           slog.info(
             {
               agentId: welcome.agentId,
@@ -215,7 +226,8 @@ export async function runAgent(
             return undefined;
           }
           return () => {
-            const outcome = tracker.submit(command.id, jobFor(command, executors, dispatchOptions));
+            const job = observeJob(command, jobFor(command, executors, dispatchOptions), slog, options.metrics);
+            const outcome = tracker.submit(command.id, job);
             slog.info(
               { commandId: command.id, type: command.payload?.$case ?? "unknown", outcome },
               outcome === "started" ? "command received" : "duplicate command (not executed again)",
@@ -232,7 +244,9 @@ export async function runAgent(
         current = undefined;
         tracker.detach(session);
         client.close();
+        options.onConnectionState?.("disconnected", endpoint.url);
       }
+      options.metrics?.disconnects.inc({ reason: end.reason });
 
       if (end.reason === "stopped") break;
       if (end.reason === "failed" && FATAL_CODES.has(end.code)) {

@@ -46,6 +46,7 @@ const succeeded = (message = "ok"): FinalMessage => ({
     message,
     previousImages: [],
     appliedImages: [],
+    resolvedDigest: "",
   },
 });
 
@@ -54,6 +55,7 @@ const progress = (message: string, images = false): Omit<CommandProgress, "comma
   message,
   previousImages: images ? [{ container: "web", image: "a:1", init: false }] : [],
   appliedImages: images ? [{ container: "web", image: "a:2", init: false }] : [],
+  resolvedDigest: "",
 });
 
 const tick = () => new Promise((r) => setImmediate(r));

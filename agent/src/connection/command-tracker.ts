@@ -197,6 +197,7 @@ export class CommandTracker {
           message: "the agent failed to execute the command",
           previousImages: [],
           appliedImages: [],
+          resolvedDigest: "",
         },
       };
     }

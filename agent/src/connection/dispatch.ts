@@ -1,7 +1,7 @@
 // Turns a received Command into a Job for the tracker, calling the Kubernetes executors.
-import type { Command, CommandResult, DescribeReply } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
+import type { Command, DescribeReply } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { DeploymentState, type Failure, FailureReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import { ExecutorError, type Executors } from "../executor.js";
+import { ExecutorError, type Executors, type Result } from "../executor.js";
 import type { FinalMessage, Job } from "./command-tracker.js";
 import type { KeyedSerializer } from "./keyed-serializer.js";
 
@@ -23,7 +23,12 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
           const d = payload.value;
           const key = `${d.namespace}/${d.kind}/${d.workload}`;
           const timing = { createdAt: command.createdAt, expiresAt: command.expiresAt };
-          return result(id, await options.workloads.run(key, () => executors.deploy(d, onProgress, timing)));
+          return result(
+            id,
+            await options.workloads.run(key, () =>
+              executors.deploy(d, (p) => onProgress({ ...p, resolvedDigest: p.resolvedDigest ?? "" }), timing),
+            ),
+          );
         } catch (error) {
           // Executors promise never to throw; if one does, report instead of crashing.
           return failed(id, FailureReason.FAILURE_REASON_KUBERNETES_API, `deploy failed: ${messageOf(error)}`);
@@ -46,7 +51,7 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
         }
       };
     case "updateAgent":
-      return async () => {
+      return async (onProgress) => {
         if (!options.autoUpdate) {
           return failed(
             id,
@@ -55,7 +60,14 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
           );
         }
         try {
-          return result(id, await executors.updateAgent(payload.value));
+          return result(
+            id,
+            await executors.updateAgent(
+              payload.value,
+              (p) => onProgress({ ...p, resolvedDigest: p.resolvedDigest ?? "" }),
+              id,
+            ),
+          );
         } catch (error) {
           return failed(id, FailureReason.FAILURE_REASON_KUBERNETES_API, `agent update failed: ${messageOf(error)}`);
         }
@@ -70,8 +82,8 @@ export function jobFor(command: Command, executors: Executors, options: Dispatch
   }
 }
 
-function result(commandId: string, r: Omit<CommandResult, "commandId">): FinalMessage {
-  return { $case: "result", value: { ...r, commandId } };
+function result(commandId: string, r: Result): FinalMessage {
+  return { $case: "result", value: { ...r, resolvedDigest: r.resolvedDigest ?? "", commandId } };
 }
 
 function reply(commandId: string, r: Partial<Omit<DescribeReply, "commandId">>): FinalMessage {
@@ -88,6 +100,7 @@ function failed(commandId: string, reason: FailureReason, message: string): Fina
       message,
       previousImages: [],
       appliedImages: [],
+      resolvedDigest: "",
     },
   };
 }

@@ -12,6 +12,7 @@ import {
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { CommandTiming, Executors, Progress, Result } from "../executor.js";
 import { createClients, httpStatus, type KubeClients, toFailure } from "../kube.js";
+import { createPreflight, type Preflight, type PreflightOptions } from "../registry/preflight.js";
 import {
   ANNOTATION_DEPLOYMENT_CREATED_AT,
   ANNOTATION_DEPLOYMENT_ID,
@@ -34,6 +35,8 @@ export interface DeployExecutorOptions {
   watchTimeoutSeconds?: number;
   /** Bound for waiting on a rollback's rollout. Default: the command's timeout, clamped to 30…300 s. */
   rollbackTimeoutSeconds?: number;
+  /** Image pre-flight (registry/preflight.ts): mode, the agent's registry secret, TLS, timeouts. */
+  preflight?: PreflightOptions;
 }
 
 /** Failures of the rollout itself, which a rollback can undo. */
@@ -51,8 +54,12 @@ export const DEADLINE_SKEW_MS = 30_000;
 
 export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOptions = {}): Executors["deploy"] {
   const clients = createClients(kc);
+  const preflight = createPreflight(options.preflight);
   return async (command, onProgress, timing = {}) => {
+    // The digest the pre-flight resolved goes on the result too, whatever the outcome.
+    let resolvedDigest: string | undefined;
     const emit = (p: Progress) => {
+      if (p.resolvedDigest) resolvedDigest = p.resolvedDigest;
       try {
         onProgress(p);
       } catch {
@@ -60,7 +67,8 @@ export function createDeployExecutor(kc: KubeConfig, options: DeployExecutorOpti
       }
     };
     try {
-      return await deploy(clients, command, emit, options, timing);
+      const result = await deploy(clients, command, emit, options, timing, preflight);
+      return { ...result, resolvedDigest: result.resolvedDigest || resolvedDigest || "" };
     } catch (err) {
       return failed({
         reason: FailureReason.FAILURE_REASON_KUBERNETES_API,
@@ -83,13 +91,18 @@ function failed(failure: Failure, extra: Partial<Result> = {}): Result {
 
 async function deploy(
   clients: KubeClients,
-  command: DeployCommand,
+  requested: DeployCommand,
   emit: (p: Progress) => void,
   options: DeployExecutorOptions,
   timing: CommandTiming,
+  preflight: Preflight,
 ): Promise<Result> {
-  const problem = validateDeployCommand(command);
+  const problem = validateDeployCommand(requested);
   if (problem) return failed({ reason: FailureReason.FAILURE_REASON_INVALID_COMMAND, message: problem });
+  // Image pre-flight before anything is patched; `command.image` may come back pinned by digest.
+  const checked = await preflight(clients, requested, emit);
+  if (!checked.ok) return checked.result;
+  const command = checked.command;
 
   const { kind, namespace, workload: name, deploymentId: id } = command;
   const where = `${workloadLabel(kind, name)} in namespace "${namespace}"`;

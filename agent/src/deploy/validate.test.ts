@@ -12,6 +12,7 @@ const ok: DeployCommand = {
   image: "ghcr.io/acme/web:1.2.3",
   timeoutSeconds: 0,
   rollbackOnFailure: false,
+  pinDigest: false,
   origin: undefined,
 };
 

@@ -64,6 +64,7 @@ test("workloads: deployments, statefulsets and daemonsets with images, replicas 
       image: "ghcr.io/acme/api:2",
       timeoutSeconds: 60,
       rollbackOnFailure: false,
+      pinDigest: false,
       origin: undefined,
     },
     () => {},

@@ -4,7 +4,9 @@ import type { Authenticator } from "../auth/authenticate.js";
 import type { AdminDeployments } from "../deploy/admin-deployments.js";
 import type { DescribeService } from "../describe/describe-service.js";
 import type { AdminKeys } from "../keys/admin-keys.js";
+import type { AdminWebhooks } from "../notify/admin-webhooks.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "../rpc/handler.js";
+import type { AdminTrust } from "../trust/admin-trust.js";
 
 function adminUnary<Req, Res>(
   auth: Authenticator,
@@ -32,6 +34,8 @@ export function adminHandlers(
   keys: AdminKeys,
   deployments: AdminDeployments,
   describe: DescribeService,
+  webhooks: AdminWebhooks,
+  trust: AdminTrust,
 ) {
   return {
     createAgent: adminUnary(auth, agents.createAgent),
@@ -47,6 +51,15 @@ export function adminHandlers(
     rollbackDeployment: adminUnary(auth, deployments.rollbackDeployment),
     listNamespaces: adminUnary(auth, describe.listNamespaces),
     listWorkloads: adminUnary(auth, describe.listWorkloads),
+    // Notifications.
+    createWebhook: adminUnary(auth, webhooks.createWebhook),
+    listWebhooks: adminUnary(auth, webhooks.listWebhooks),
+    deleteWebhook: adminUnary(auth, webhooks.deleteWebhook),
+    listWebhookDeliveries: adminUnary(auth, webhooks.listWebhookDeliveries),
+    // GitHub OIDC trust
+    createTrustPolicy: adminUnary(auth, trust.createTrustPolicy),
+    listTrustPolicies: adminUnary(auth, trust.listTrustPolicies),
+    deleteTrustPolicy: adminUnary(auth, trust.deleteTrustPolicy),
   };
 }
 

@@ -1,5 +1,5 @@
-// Admin RPCs for agents: register, list, rotate the token, revoke, ask for a self-update.
-import { parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
+// Admin RPCs for agents: register, list (with the release they are behind), rotate the token,
+// revoke, update (agent-updates.ts).
 import type {
   CreateAgentRequest,
   CreateAgentResponse,
@@ -13,16 +13,19 @@ import type {
   UpdateAgentResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import { AGENT_TOKEN_PREFIX, issueSecret } from "../auth/secrets.js";
-import { newAgentId, newCommandId } from "../ids.js";
+import { newAgentId } from "../ids.js";
 import { failedPrecondition, invalidArgument, notFound } from "../rpc/rpc-error.js";
 import type { AgentRecord, Store } from "../store/store.js";
+import type { AgentUpdates } from "./agent-updates.js";
 import { agentView } from "./agent-view.js";
-import { isConnected, offlineMessage } from "./connection-state.js";
 
 const MAX_GRACE_SECONDS = 86_400;
 
 export class AdminAgents {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    readonly updates: AgentUpdates,
+  ) {}
 
   async existing(id: string): Promise<AgentRecord> {
     if (id === "") throw invalidArgument("id: required (an agent id, agt_…)");
@@ -50,7 +53,13 @@ export class AdminAgents {
   listAgents = async (request: ListAgentsRequest): Promise<ListAgentsResponse> => {
     const now = Date.now();
     const agents = await this.store.agents.listAgents();
-    return { agents: agents.filter((a) => request.includeRevoked || !a.revokedAt).map((a) => agentView(a, now)) };
+    const channel = this.updates.channel;
+    return {
+      agents: agents
+        .filter((a) => request.includeRevoked || !a.revokedAt)
+        .map((a) => agentView(a, now, channel.newerThan(a.hello?.version))),
+      currentRelease: channel.current(),
+    };
   };
 
   rotateAgentToken = async (request: RotateAgentTokenRequest): Promise<RotateAgentTokenResponse> => {
@@ -81,25 +90,8 @@ export class AdminAgents {
   };
 
   updateAgent = async (request: UpdateAgentRequest): Promise<UpdateAgentResponse> => {
-    try {
-      parseImageReference(request.image);
-    } catch (err) {
-      throw invalidArgument(`image: ${(err as Error).message}`);
-    }
     const agent = await this.active(request.id);
-    if (!agent.hello?.autoUpdateEnabled) {
-      throw failedPrecondition(
-        `agent ${agent.id} has not opted in to remote updates; set K8SDEPLOY_AUTO_UPDATE=true on it (overlay auto-update)`,
-      );
-    }
-    if (!isConnected(agent)) throw failedPrecondition(offlineMessage(agent));
-    const commandId = newCommandId();
-    await this.store.queue.enqueue(agent.id, {
-      id: commandId,
-      createdAt: new Date(),
-      payload: { $case: "updateAgent", value: { image: request.image, version: "" } },
-    });
-    await this.store.bus.publish({ type: "queued", agentId: agent.id });
-    return { commandId };
+    const deployment = await this.updates.start(agent, request, "admin");
+    return { commandId: deployment.id, deployment };
   };
 }

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticate.js";
 import { bearerToken } from "../auth/authenticate.js";
 import { AGENT_TOKEN_PREFIX, presentedSecretHash } from "../auth/secrets.js";
+import type { Outcomes } from "../deploy/outcome.js";
 import { newConnectionId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { RpcError } from "../rpc/rpc-error.js";
@@ -34,6 +35,7 @@ export interface AgentHubOptions {
   replicaId: string;
   log: Logger;
   metrics: Metrics;
+  outcomes: Outcomes;
 }
 
 type Call = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
@@ -60,6 +62,11 @@ export class AgentHub {
 
   get connectedCount(): number {
     return this.sessions.size;
+  }
+
+  /** Agent versions of the streams held here (metrics, read when scraped). */
+  *streamVersions(): IterableIterator<string> {
+    for (const session of this.sessions.values()) yield session.hello.agentVersion;
   }
 
   /** grpc-js handler for AgentService.Connect. */
@@ -143,10 +150,15 @@ export class AgentHub {
   }
 
   private async open(agentId: string, hello: Hello, call: Call): Promise<AgentSession> {
-    const { store, replicaId, log, metrics } = this.options;
+    const { store, replicaId, log, metrics, outcomes } = this.options;
     const connectionId = newConnectionId();
-    const session = new AgentSession(agentId, connectionId, hello, call, { store, replicaId, log, metrics }, (s) =>
-      this.onSessionClosed(s),
+    const session = new AgentSession(
+      agentId,
+      connectionId,
+      hello,
+      call,
+      { store, replicaId, log, metrics, outcomes },
+      (s) => this.onSessionClosed(s),
     );
     // Spread the periodic re-reads of the fleet over the interval.
     session.lastPumpedAt = Date.now() - Math.floor(Math.random() * REPUMP_INTERVAL_MS);
@@ -164,6 +176,8 @@ export class AgentHub {
           autoUpdateEnabled: hello.autoUpdateEnabled,
           capabilities: hello.capabilities,
           instance: hello.instance,
+          namespace: hello.namespace,
+          agentDeployment: hello.agentDeployment,
         },
         connectedSince: now,
         lastSeenAt: now,

@@ -28,6 +28,7 @@ test("a queued deploy reaches the agent; ack, progress and result drive the stat
         replicas: { desired: 2, updated: 1, ready: 1, available: 1 },
         previousImages: [{ container: "web", image: "nginx:1.26", init: false }],
         appliedImages: [{ container: "web", image: "nginx:1.27", init: false }],
+        resolvedDigest: "",
       },
     },
   });
@@ -42,6 +43,7 @@ test("a queued deploy reaches the agent; ack, progress and result drive the stat
         replicas: { desired: 2, updated: 2, ready: 2, available: 2 },
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   });
@@ -89,13 +91,22 @@ test("a command without a result is delivered again on the next connection; a la
         replicas: undefined,
         previousImages: [],
         appliedImages: [],
+        resolvedDigest: "",
       },
     },
   });
   second.write({
     msg: {
       $case: "progress",
-      value: { commandId: id, state: 3, message: "late", replicas: undefined, previousImages: [], appliedImages: [] },
+      value: {
+        commandId: id,
+        state: 3,
+        message: "late",
+        replicas: undefined,
+        previousImages: [],
+        appliedImages: [],
+        resolvedDigest: "",
+      },
     },
   });
   await new Promise((r) => setTimeout(r, 300));

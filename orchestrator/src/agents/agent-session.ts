@@ -23,6 +23,7 @@ import {
   type Rule,
   type Verdict,
 } from "../deploy/lifecycle.js";
+import type { Outcomes } from "../deploy/outcome.js";
 import { supersedeOlder } from "../deploy/supersede.js";
 import type { Metrics } from "../metrics.js";
 import type { QueueEntry, Store } from "../store/store.js";
@@ -44,6 +45,8 @@ export interface SessionDeps {
   replicaId: string;
   log: Logger;
   metrics: Metrics;
+  /** Final states and deliveries: metrics, the outcome log line, webhooks. */
+  outcomes: Outcomes;
 }
 
 type AgentMessage = NonNullable<ConnectRequest["msg"]>;
@@ -175,7 +178,7 @@ export class AgentSession {
     // Past its queue deadline and never handed to a stream before: it ends unapplied. One that was
     // handed out before may have reached the agent, which decides (it knows whether it applied it).
     if (kind === "deploy" && entry.deliveries === 0 && command.expiresAt && command.expiresAt.getTime() <= now) {
-      await expireDeployment(this.deps.store, command.id, this.deps.metrics, this.deps.log);
+      await expireDeployment(this.deps.store, command.id, this.deps.metrics, this.deps.outcomes);
       await this.deps.store.queue.ack(this.agentId, command.id);
       return;
     }
@@ -245,14 +248,14 @@ export class AgentSession {
     switch (msg.$case) {
       case "ack":
         if (isDeploymentId(msg.value.commandId)) {
-          await this.applyRule(msg.value.commandId, applyAck(this.agentId, now, this.hello.instance));
+          await this.applyRule(msg.value.commandId, applyAck(this.agentId, now, this.hello.instance), now);
         }
         return;
       case "progress": {
         if (!isDeploymentId(msg.value.commandId)) return;
         const bounded = boundProgress(msg.value);
         this.reportDropped(msg.value.commandId, bounded.dropped);
-        await this.applyRule(msg.value.commandId, applyProgress(this.agentId, now, bounded.value));
+        await this.applyRule(msg.value.commandId, applyProgress(this.agentId, now, bounded.value), now);
         return;
       }
       case "result": {
@@ -260,18 +263,18 @@ export class AgentSession {
         if (isDeploymentId(id)) {
           const bounded = boundResult(msg.value);
           this.reportDropped(id, bounded.dropped);
-          const { applied, verdict } = await this.applyRule(id, applyResult(this.agentId, now, bounded.value));
+          const { applied, verdict } = await this.applyRule(id, applyResult(this.agentId, now, bounded.value), now);
           if (verdict?.kind !== "refuse") {
             // Together (one round trip): the queue entry goes, and older queued deploys of the same
             // workload are looked for (supersedeOlder skips this command itself).
+            if (applied) this.deps.outcomes.ended(applied.deployment);
             const succeeded = applied?.deployment.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED;
             await Promise.all([
               store.queue.ack(this.agentId, id),
               succeeded && applied
-                ? supersedeOlder(store, applied.deployment, this.deps.metrics, this.deps.log)
+                ? supersedeOlder(store, applied.deployment, this.deps.metrics, this.deps.log, this.deps.outcomes)
                 : undefined,
             ]);
-            if (applied) this.deps.metrics.deploymentsFinished.inc({ state: applied.deployment.state });
           }
         } else {
           state.owned ??= await store.queue.ack(this.agentId, id);
@@ -322,11 +325,13 @@ export class AgentSession {
   }
 
   /** Applies a lifecycle rule to one of this agent's deployments; refusals are logged and counted. */
-  private async applyRule(id: string, rule: Rule) {
+  private async applyRule(id: string, rule: Rule, now: Date) {
     const seen: { verdict?: Verdict } = {};
     const applied = await this.deps.store.deployments.appendEvent(id, asStoreUpdate(rule, seen));
     const verdict = seen.verdict;
     if (verdict?.kind === "refuse") this.refused(verdict.reason, verdict.detail, id, verdict.owner);
+    // The rules set deliveredAt to `now` only on the agent's first report about the deployment.
+    if (applied?.deployment.deliveredAt?.getTime() === now.getTime()) this.deps.outcomes.delivered(applied.deployment);
     return { applied, verdict };
   }
 

@@ -1,9 +1,10 @@
 // AgentRecord (stored) → Agent (API). Never includes token hashes.
-import { type Agent, ConnectionState } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
+import { type Agent, type AgentRelease, ConnectionState } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import type { AgentRecord } from "../store/store.js";
 import { isConnected } from "./connection-state.js";
 
-export function agentView(record: AgentRecord, now = Date.now()): Agent {
+/** `availableUpdate`: the release this agent is behind, if any (see ReleaseChannel.newerThan). */
+export function agentView(record: AgentRecord, now = Date.now(), availableUpdate?: AgentRelease): Agent {
   const connected = isConnected(record, now);
   return {
     id: record.id,
@@ -23,5 +24,7 @@ export function agentView(record: AgentRecord, now = Date.now()): Agent {
     replicaId: connected ? (record.replicaId ?? "") : "",
     revokedAt: record.revokedAt,
     tokenPrefix: record.tokens[0]?.prefix ?? "",
+    availableUpdate: record.revokedAt ? undefined : availableUpdate,
+    lastUpdateId: record.lastUpdateId ?? "",
   };
 }

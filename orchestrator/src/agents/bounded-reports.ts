@@ -56,6 +56,15 @@ export function boundImages(images: readonly ContainerImage[], field: string, dr
   return out;
 }
 
+const DIGEST = /^sha(256:[a-f0-9]{64}|384:[a-f0-9]{96}|512:[a-f0-9]{128})$/;
+
+/** A reported image digest (`sha256:…`), or "" when it is not one. */
+export function boundDigest(digest: string, dropped: string[]): string {
+  if (digest === "" || DIGEST.test(digest)) return digest;
+  dropped.push(`resolved_digest: ${preview(digest)} is not a digest`);
+  return "";
+}
+
 function boundFailure(failure: Failure | undefined): Failure | undefined {
   return failure && { reason: failure.reason, message: truncate(failure.message) };
 }
@@ -67,6 +76,7 @@ export function boundProgress(p: CommandProgress): Bounded<CommandProgress> {
     message: truncate(p.message),
     previousImages: boundImages(p.previousImages, "previous_images", dropped),
     appliedImages: boundImages(p.appliedImages, "applied_images", dropped),
+    resolvedDigest: boundDigest(p.resolvedDigest, dropped),
   };
   return { value, dropped };
 }
@@ -79,6 +89,7 @@ export function boundResult(r: CommandResult): Bounded<CommandResult> {
     failure: boundFailure(r.failure),
     previousImages: boundImages(r.previousImages, "previous_images", dropped),
     appliedImages: boundImages(r.appliedImages, "applied_images", dropped),
+    resolvedDigest: boundDigest(r.resolvedDigest, dropped),
   };
   return { value, dropped };
 }

@@ -7,14 +7,16 @@
 // memory limiter): with several replicas an address gets that many failures per replica.
 import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { audit } from "../audit/audit.js";
 import type { Metrics } from "../metrics.js";
 import { Code, RpcError } from "../rpc/rpc-error.js";
+import { looksLikeJwt } from "../trust/oidc-verifier.js";
 import { bearerToken } from "./authenticate.js";
-import { AGENT_TOKEN_PREFIX, DEPLOY_KEY_PREFIX } from "./secrets.js";
+import { AGENT_TOKEN_PREFIX, DEPLOY_KEY_PREFIX, parseSecret } from "./secrets.js";
 
 export const BLOCK_SECONDS = 60;
 
-export type CredentialKind = "admin" | "deploy_key" | "agent" | "missing";
+export type CredentialKind = "admin" | "deploy_key" | "agent" | "oidc" | "missing";
 
 /** What kind of credential a request presented, judged by its shape only. */
 export function credentialKind(authorization: string | undefined): CredentialKind {
@@ -22,7 +24,18 @@ export function credentialKind(authorization: string | undefined): CredentialKin
   if (!token) return "missing";
   if (token.startsWith(`${AGENT_TOKEN_PREFIX}_`)) return "agent";
   if (token.startsWith(`${DEPLOY_KEY_PREFIX}_`)) return "deploy_key";
+  if (looksLikeJwt(token)) return "oidc";
   return "admin";
+}
+
+/**
+ * The record id a presented agent token or deploy key names (`key_…`, `agt_…`), never its secret
+ * part; undefined for the admin token or anything not shaped like a token.
+ */
+export function claimedId(authorization: string | undefined): string | undefined {
+  const token = bearerToken(authorization);
+  if (!token) return undefined;
+  return (parseSecret(DEPLOY_KEY_PREFIX, token) ?? parseSecret(AGENT_TOKEN_PREFIX, token))?.id;
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, so both socket families count as one address. */
@@ -78,8 +91,18 @@ export class AuthGuard {
     const address = normalizeAddress(failure.address);
     const kind = credentialKind(failure.authorization);
     this.metrics.authFailures.inc({ kind });
-    this.log.info(
-      { peer: address, credential: kind, method: failure.method, transport: failure.transport, reason: failure.reason },
+    audit(
+      this.log,
+      {
+        event: "auth.failed",
+        actor: claimedId(failure.authorization) ?? kind,
+        credential: kind,
+        peer: address,
+        outcome: "UNAUTHENTICATED",
+        method: failure.method,
+        transport: failure.transport,
+        reason: failure.reason,
+      },
       "authentication failed",
     );
     try {

@@ -1,11 +1,18 @@
 // Who is calling: the admin, a deploy key or an agent. Messages say what to fix and never echo
 // the presented secret.
 
+import type { OidcClaims } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { permissionDenied, unauthenticated } from "../rpc/rpc-error.js";
-import type { AgentRecord, KeyRecord, Store } from "../store/store.js";
+import type { AgentRecord, KeyRecord, Store, TrustPolicyRecord } from "../store/store.js";
+import type { OidcTrust } from "../trust/oidc-trust.js";
+import { looksLikeJwt } from "../trust/oidc-verifier.js";
 import { AGENT_TOKEN_PREFIX, constantTimeEquals, DEPLOY_KEY_PREFIX, parseSecret, secretMatches } from "./secrets.js";
 
-export type Caller = { kind: "admin" } | { kind: "key"; key: KeyRecord };
+export type Caller =
+  | { kind: "admin" }
+  | { kind: "key"; key: KeyRecord }
+  /** A GitHub Actions ID token: the trust policies it satisfies (see OidcIdentity) and its claims. */
+  | { kind: "oidc"; policies: TrustPolicyRecord[]; claims: OidcClaims };
 
 export function bearerToken(authorization: string | undefined): string | undefined {
   if (!authorization) return undefined;
@@ -17,6 +24,8 @@ export class Authenticator {
   constructor(
     private readonly store: Store,
     private readonly adminToken: string,
+    /** GitHub OIDC trust; without it ID tokens are refused like any unknown credential. */
+    private readonly trust?: OidcTrust,
   ) {}
 
   isAdmin(authorization: string | undefined): boolean {
@@ -31,12 +40,15 @@ export class Authenticator {
     if (!this.isAdmin(authorization)) throw unauthenticated("invalid admin token");
   }
 
-  /** The admin or a valid deploy key. */
+  /** The admin, a valid deploy key, or a GitHub Actions ID token that a trust policy accepts. */
   async caller(authorization: string | undefined): Promise<Caller> {
     const token = bearerToken(authorization);
-    if (!token) throw unauthenticated("missing deploy key: send `authorization: Bearer kdk_…`");
+    if (!token) {
+      throw unauthenticated("missing deploy key: send `authorization: Bearer kdk_…` (or a GitHub Actions ID token)");
+    }
     if (!token.startsWith(`${DEPLOY_KEY_PREFIX}_`)) {
       if (this.isAdmin(authorization)) return { kind: "admin" };
+      if (this.trust && looksLikeJwt(token)) return { kind: "oidc", ...(await this.trust.authenticate(token)) };
       throw unauthenticated("invalid deploy key: it should start with `kdk_`; create one with `k8sdeploy key create`");
     }
     return { kind: "key", key: await this.deployKey(token) };

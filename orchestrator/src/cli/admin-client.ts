@@ -5,6 +5,8 @@ import {
   type CancelDeploymentRequest,
   type CancelDeploymentResponse,
   DeployServiceClient,
+  type GetDeploymentResponse,
+  type WatchDeploymentResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import type { ClientConfig } from "./client-config.js";
 
@@ -33,6 +35,10 @@ export type AdminApi = {
 } & {
   /** DeployService.CancelDeployment with the admin token (cancel lives beside Deploy). */
   cancelDeployment(request: CancelDeploymentRequest, options?: CallOptions): Promise<CancelDeploymentResponse>;
+  /** DeployService.GetDeployment with the admin token. */
+  getDeployment(id: string, options?: CallOptions): Promise<GetDeploymentResponse>;
+  /** DeployService.WatchDeployment with the admin token: events after `afterSeq`, ends after the final one. */
+  watchDeployment(id: string, afterSeq?: number): AsyncIterable<WatchDeploymentResponse>;
   /** The underlying generated client (e.g. for watchDeployments); calls need authMetadata(). */
   readonly raw: AdminServiceClient;
   /** Metadata carrying `authorization: Bearer <token>`. */
@@ -65,6 +71,23 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
   const api: Record<string, unknown> = {
     raw,
     authMetadata,
+    getDeployment: (id: string, callOptions: CallOptions = {}) =>
+      new Promise((resolve, reject) => {
+        deploy.getDeployment(
+          { id },
+          authMetadata(),
+          { deadline: Date.now() + (callOptions.timeoutMs ?? defaultTimeout) },
+          (err, response) => (err ? reject(err) : resolve(response)),
+        );
+      }),
+    watchDeployment: async function* (id: string, afterSeq = 0) {
+      const call = deploy.watchDeployment({ id, afterSeq }, authMetadata());
+      try {
+        for await (const message of call) yield message as WatchDeploymentResponse;
+      } finally {
+        call.cancel();
+      }
+    },
     close: () => {
       deploy.close();
       raw.close();

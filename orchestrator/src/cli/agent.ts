@@ -1,6 +1,8 @@
-// `k8sdeploy agent create|list|revoke|rotate`
+// `k8sdeploy agent create|list|revoke|rotate|update`
 import { Agent } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
+import { Deployment } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Command } from "commander";
+import { wantsJson } from "./globals.js";
 import { connectionStateName, formatTime, integerIn, printFields, printJson, printTable, warn } from "./output.js";
 import { withAdmin } from "./run.js";
 
@@ -22,7 +24,7 @@ export function registerAgentCommands(program: Command): void {
       withAdmin(async (admin) => {
         const res = await admin.createAgent({ name: opts.name });
         const id = res.agent?.id ?? "";
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson({ id, token: res.token });
           return;
         }
@@ -43,20 +45,27 @@ export function registerAgentCommands(program: Command): void {
     .action((opts: { includeRevoked?: boolean; json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.listAgents({ includeRevoked: opts.includeRevoked ?? false });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson(res.agents.map((a) => Agent.toJSON(a)));
           return;
         }
         printTable(
-          ["ID", "NAME", "STATE", "LAST SEEN", "VERSION", "REPLICA"],
+          ["ID", "NAME", "STATE", "LAST SEEN", "VERSION", "UPDATE", "REPLICA"],
           res.agents.map((a) => [
             a.id,
             a.name,
             agentState(a),
             formatTime(a.lastSeenAt),
             a.version || "-",
+            updateColumn(a),
             a.replicaId || "-",
           ]),
+        );
+        const release = res.currentRelease;
+        process.stdout.write(
+          release
+            ? `\ncurrent agent release: ${release.version} (${release.image})\n`
+            : "\nno agent release channel configured (K8SDEPLOY_AGENT_RELEASE_*)\n",
         );
       }),
     );
@@ -69,7 +78,7 @@ export function registerAgentCommands(program: Command): void {
     .action((id: string, opts: { json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.revokeAgent({ id });
-        if (opts.json) printJson(res.agent ? Agent.toJSON(res.agent) : { id });
+        if (wantsJson(opts)) printJson(res.agent ? Agent.toJSON(res.agent) : { id });
         else process.stdout.write(`revoked agent ${res.agent?.id ?? id}\n`);
       }),
     );
@@ -83,7 +92,7 @@ export function registerAgentCommands(program: Command): void {
     .action((id: string, opts: { grace: number; json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.rotateAgentToken({ id, previousTokenGraceSeconds: opts.grace });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson({ id: res.agent?.id ?? id, token: res.token });
           return;
         }
@@ -95,4 +104,33 @@ export function registerAgentCommands(program: Command): void {
         warn(TOKEN_ONCE);
       }),
     );
+
+  agent
+    .command("update")
+    .description(
+      "update an agent that opted in to the current release (or --image); it rolls back by itself if the new pod never gets Ready",
+    )
+    .argument("<id>", "agent id (agt_…)")
+    .option("--image <image>", "agent image instead of the current release's")
+    .option("--json", "print the agent-update record (a Deployment) as JSON")
+    .action((id: string, opts: { image?: string; json?: boolean }) =>
+      withAdmin(async (admin) => {
+        const res = await admin.updateAgent({ id, image: opts.image ?? "" });
+        const d = res.deployment;
+        if (opts.json) {
+          printJson(d ? Deployment.toJSON(d) : { id: res.commandId });
+          return;
+        }
+        process.stdout.write(
+          `queued agent update ${res.commandId} for ${id}: ${d?.agentVersion ? `${d.agentVersion} (${d.image})` : (d?.image ?? "")}\n` +
+            `follow it with: k8sdeploy deployments list --agent ${id}\n`,
+        );
+      }),
+    );
+}
+
+/** `→ 0.2.0` when the agent is behind the release (`→ 0.2.0 (auto)` when it opted in), else `-`. */
+function updateColumn(a: Agent): string {
+  if (!a.availableUpdate) return "-";
+  return `→ ${a.availableUpdate.version}${a.autoUpdateEnabled ? " (auto)" : ""}`;
 }

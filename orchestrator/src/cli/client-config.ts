@@ -31,12 +31,24 @@ export interface ClientConfig {
 
 const blank = (v: string | undefined): v is undefined => v === undefined || v.trim() === "";
 
-export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
-  const raw = blank(env.K8SDEPLOY_SERVER) ? DEFAULT_SERVER : env.K8SDEPLOY_SERVER.trim();
+/** Command-line flags that win over the environment. */
+export interface ClientOverrides {
+  /** `--server`. */
+  server?: string | undefined;
+  /** `--token`. */
+  token?: string | undefined;
+}
+
+export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, overrides: ClientOverrides = {}): ClientConfig {
+  const fromFlag = !blank(overrides.server);
+  const raw = fromFlag
+    ? (overrides.server ?? "").trim()
+    : blank(env.K8SDEPLOY_SERVER)
+      ? DEFAULT_SERVER
+      : env.K8SDEPLOY_SERVER.trim();
+  const source = fromFlag ? "--server" : "K8SDEPLOY_SERVER";
   const bad = (why: string) =>
-    new ClientConfigError(
-      `K8SDEPLOY_SERVER: ${JSON.stringify(raw)} ${why} (expected http://host:port or https://host:port)`,
-    );
+    new ClientConfigError(`${source}: ${JSON.stringify(raw)} ${why} (expected http://host:port or https://host:port)`);
   let url: URL;
   try {
     url = new URL(raw);
@@ -54,7 +66,7 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientCo
   let ca: Buffer | undefined;
   if (!blank(env.K8SDEPLOY_CA_FILE)) {
     const file = path.resolve(env.K8SDEPLOY_CA_FILE.trim());
-    if (!tls) throw new ClientConfigError("K8SDEPLOY_CA_FILE is set but K8SDEPLOY_SERVER is not an https:// URL");
+    if (!tls) throw new ClientConfigError(`K8SDEPLOY_CA_FILE is set but ${source} is not an https:// URL`);
     try {
       ca = readFileSync(file);
     } catch (e) {
@@ -67,12 +79,21 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientCo
     }
   }
 
-  const { token, source } = adminToken(env);
+  const { token, source: tokenSource } = blank(overrides.token)
+    ? adminToken(env)
+    : { token: (overrides.token ?? "").trim(), source: "--token" };
   if (!/^[\x21-\x7e]+$/.test(token)) {
     // Never echo the token.
-    throw new ClientConfigError(`admin token from ${source} must be printable ASCII without spaces`);
+    throw new ClientConfigError(`admin token from ${tokenSource} must be printable ASCII without spaces`);
   }
-  return { server: `${url.protocol}//${target}`, target, tls, ca, adminToken: token, adminTokenSource: source };
+  return {
+    server: `${url.protocol}//${target}`,
+    target,
+    tls,
+    ca,
+    adminToken: token,
+    adminTokenSource: tokenSource,
+  };
 }
 
 function adminToken(env: NodeJS.ProcessEnv): { token: string; source: string } {

@@ -1,6 +1,7 @@
 // `k8sdeploy key create|list|revoke`
 import { DeployKey } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import { type Command, Option } from "commander";
+import { wantsJson } from "./globals.js";
 import { collect, formatTime, printFields, printJson, printTable, warn } from "./output.js";
 import { withAdmin } from "./run.js";
 
@@ -28,7 +29,7 @@ export function registerKeyCommands(program: Command): void {
           workloads: opts.workload,
         });
         const id = res.deployKey?.id ?? "";
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson({ id, key: res.key });
           return;
         }
@@ -55,7 +56,7 @@ export function registerKeyCommands(program: Command): void {
           agentId: opts.agent ?? "",
           includeRevoked: opts.includeRevoked ?? false,
         });
-        if (opts.json) {
+        if (wantsJson(opts)) {
           printJson(res.deployKeys.map((k) => DeployKey.toJSON(k)));
           return;
         }
@@ -82,7 +83,7 @@ export function registerKeyCommands(program: Command): void {
     .action((id: string, opts: { json?: boolean }) =>
       withAdmin(async (admin) => {
         const res = await admin.revokeDeployKey({ id });
-        if (opts.json) printJson(res.deployKey ? DeployKey.toJSON(res.deployKey) : { id });
+        if (wantsJson(opts)) printJson(res.deployKey ? DeployKey.toJSON(res.deployKey) : { id });
         else process.stdout.write(`revoked deploy key ${res.deployKey?.id ?? id}\n`);
       }),
     );

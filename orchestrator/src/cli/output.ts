@@ -93,6 +93,12 @@ export function warn(message: string): void {
   process.stderr.write(`warning: ${message}\n`);
 }
 
+/** Prints `error: <message>` and returns the exit code (1). */
+export function printError(message: string): number {
+  process.stderr.write(`error: ${message}\n`);
+  return 1;
+}
+
 /** Prints `error: …` for any error and returns the exit code. */
 export function reportError(err: unknown): number {
   let message: string;

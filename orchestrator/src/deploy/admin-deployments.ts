@@ -9,7 +9,7 @@ import type {
   WatchDeploymentsRequest,
   WatchDeploymentsResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
-import { DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { ChangeKind, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { AdminAgents } from "../agents/admin-agents.js";
 import { newDeploymentId } from "../ids.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
@@ -66,6 +66,11 @@ export class AdminDeployments {
     if (request.id === "") throw invalidArgument("id: required (the deployment to roll back)");
     const original = await this.store.deployments.getDeployment(request.id);
     if (!original) throw notFound(`deployment ${request.id} not found`);
+    if (original.changeKind === ChangeKind.CHANGE_KIND_AGENT_UPDATE) {
+      throw failedPrecondition(
+        `${original.id} is an agent update: a failed one rolls itself back; install another version with \`k8sdeploy agent update ${original.agentId} --image …\``,
+      );
+    }
     if (!isFinal(original.state)) {
       throw failedPrecondition(`deployment ${original.id} is still running; roll back once it has finished`);
     }

@@ -14,13 +14,14 @@ import type {
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { Logger } from "pino";
+import { audit, outcomeOf, reasonOf } from "../audit/audit.js";
 import type { Authenticator, Caller } from "../auth/authenticate.js";
 import { newDeploymentId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
 import type { CallContext } from "../rpc/handler.js";
 import { Code, failedPrecondition, invalidArgument, notFound, permissionDenied, RpcError } from "../rpc/rpc-error.js";
-import type { KeyRecord, Store } from "../store/store.js";
+import type { KeyRecord, Store, TrustPolicyRecord } from "../store/store.js";
 import {
   asStoreUpdate,
   cancelRule,
@@ -30,6 +31,7 @@ import {
   stateName,
   type Verdict,
 } from "./lifecycle.js";
+import type { Outcomes } from "./outcome.js";
 import { type ValidDeploy, validateDeployRequest } from "./validate-deploy.js";
 
 export interface DeployServiceDeps {
@@ -39,6 +41,7 @@ export interface DeployServiceDeps {
   metrics: Metrics;
   /** Queue timeout of a Deploy that names none. */
   defaultQueueTimeoutSeconds: number;
+  outcomes: Outcomes;
 }
 
 /** `lastUsedAt` is coarse: written at most once a minute per key, and never fails a deploy. */
@@ -46,49 +49,118 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 type Target = Pick<ValidDeploy, "namespace" | "workload">;
 
-function scopeProblem(key: KeyRecord, target: Target): string | undefined {
-  if (key.namespaces.length > 0 && !key.namespaces.includes(target.namespace)) {
-    return `namespace "${target.namespace}" is not allowed for deploy key ${key.id} (allowed: ${key.namespaces.join(", ")})`;
+/** A deploy key or a trust policy: bound to one agent, with namespace and workload allowlists. */
+interface Scope {
+  id: string;
+  agentId: string;
+  namespaces: string[];
+  workloads: string[];
+}
+
+const scopeLabel = (scope: Scope) => (scope.id.startsWith("tp_") ? "trust policy" : "deploy key");
+
+function scopeProblem(scope: Scope, target: Target): string | undefined {
+  if (scope.namespaces.length > 0 && !scope.namespaces.includes(target.namespace)) {
+    return `namespace "${target.namespace}" is not allowed for ${scopeLabel(scope)} ${scope.id} (allowed: ${scope.namespaces.join(", ")})`;
   }
-  if (key.workloads.length > 0 && !key.workloads.includes(target.workload)) {
-    return `workload "${target.workload}" is not allowed for deploy key ${key.id} (allowed: ${key.workloads.join(", ")})`;
+  if (scope.workloads.length > 0 && !scope.workloads.includes(target.workload)) {
+    return `workload "${target.workload}" is not allowed for ${scopeLabel(scope)} ${scope.id} (allowed: ${scope.workloads.join(", ")})`;
   }
   return undefined;
 }
 
-function checkScope(key: KeyRecord, target: Target): void {
-  const problem = scopeProblem(key, target);
+function checkScope(scope: Scope, target: Target): void {
+  const problem = scopeProblem(scope, target);
   if (problem) throw permissionDenied(problem);
 }
 
+/**
+ * The trust policy a Deploy with an ID token goes through: the token's policies whose allowlists
+ * fit the target. Several on one agent: the oldest. On several agents the target does not say
+ * which cluster is meant, so the caller must make the policies distinct (environment, ref).
+ */
+function policyForDeploy(policies: TrustPolicyRecord[], target: Target): TrustPolicyRecord {
+  const fitting = policies.filter((p) => scopeProblem(p, target) === undefined);
+  const [first] = fitting;
+  if (!first) {
+    throw permissionDenied(policies.map((p) => scopeProblem(p, target)).join("; "));
+  }
+  const agents = new Set(fitting.map((p) => p.agentId));
+  if (agents.size > 1) {
+    throw failedPrecondition(
+      `this OIDC token matches trust policies of several agents (${fitting.map((p) => `${p.id} → ${p.agentId}`).join(", ")}) that all allow ${target.namespace}/${target.workload}: ` +
+        "make them distinct (e.g. by environment or ref) so that one job deploys through one agent",
+    );
+  }
+  return first;
+}
+
+/** Who did it, for timelines and logs. */
+function callerLabel(caller: Caller): string {
+  if (caller.kind === "admin") return "an admin";
+  if (caller.kind === "key") return `deploy key ${caller.key.id}`;
+  return `${caller.claims.repository}@${caller.claims.ref || "?"} (OIDC, trust policy ${caller.policies.map((p) => p.id).join("/")})`;
+}
+
 export class DeployService {
-  /** Key id → when this process last recorded its use: one write per key and minute, however hot. */
-  private readonly keyTouchedAt = new Map<string, number>();
+  /** `key <id>` / `policy <id>` → when this process last recorded its use (see dueForTouch). */
+  private readonly touchedAt = new Map<string, number>();
 
   constructor(private readonly deps: DeployServiceDeps) {}
 
   deploy = async (request: DeployRequest, ctx: CallContext): Promise<DeployResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);
-    if (caller.kind !== "key") {
+    if (caller.kind === "admin") {
       throw permissionDenied("Deploy needs a deploy key (kdk_…): it decides the agent; admins use RollbackDeployment");
     }
     const valid = validateDeployRequest(request);
-    checkScope(caller.key, valid);
     const now = new Date();
     // The caller is gone (deadline passed, cancelled) before anything was stored: do nothing.
     if (ctx.signal.aborted)
       throw new RpcError(Code.CANCELLED, "the call ended before the deploy was accepted; nothing was done");
-    this.touchKey(caller.key, now);
-    const scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
-    const result = await this.submit(
-      newDeployment(newDeploymentId(), caller.key.agentId, caller.key.id, valid, now, this.queueDeadline(valid, now)),
-      scope,
-    );
+    let initial: { deployment: Deployment; event: DeploymentEvent };
+    let scope: string | undefined;
+    let via: Record<string, unknown>;
+    if (caller.kind === "key") {
+      checkScope(caller.key, valid);
+      this.touchKey(caller.key, now);
+      scope = valid.idempotencyKey ? `${caller.key.id}:${valid.idempotencyKey}` : undefined;
+      initial = newDeployment(
+        newDeploymentId(),
+        caller.key.agentId,
+        caller.key.id,
+        valid,
+        now,
+        this.queueDeadline(valid, now),
+      );
+      via = { keyId: caller.key.id };
+    } else {
+      const policy = policyForDeploy(caller.policies, valid);
+      this.touchPolicy(policy, now);
+      scope = valid.idempotencyKey ? `${policy.id}:${valid.idempotencyKey}` : undefined;
+      initial = newDeployment(newDeploymentId(), policy.agentId, "", valid, now, this.queueDeadline(valid, now), "", {
+        policyId: policy.id,
+        claims: caller.claims,
+      });
+      via = {
+        trustPolicyId: policy.id,
+        oidc: {
+          repository: caller.claims.repository,
+          ref: caller.claims.ref,
+          environment: caller.claims.environment,
+          workflowRef: caller.claims.workflowRef,
+          actor: caller.claims.actor,
+          runId: caller.claims.runId,
+          tokenId: caller.claims.tokenId,
+        },
+      };
+    }
+    const result = await this.submit(initial, scope);
     this.deps.log.info(
       {
         deploymentId: result.deployment.id,
         agentId: result.deployment.agentId,
-        keyId: caller.key.id,
+        ...via,
         namespace: valid.namespace,
         workload: valid.workload,
         image: valid.image,
@@ -108,17 +180,34 @@ export class DeployService {
 
   /** Best effort and coarse: a hot key must never fail or slow down its deploys. */
   private touchKey(key: KeyRecord, now: Date): void {
-    if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
-    const touched = this.keyTouchedAt.get(key.id);
-    if (touched !== undefined && now.getTime() - touched < LAST_USED_RESOLUTION_MS) return;
-    this.keyTouchedAt.set(key.id, now.getTime());
-    if (this.keyTouchedAt.size > 10_000) {
-      for (const [id, at] of this.keyTouchedAt)
-        if (now.getTime() - at >= LAST_USED_RESOLUTION_MS) this.keyTouchedAt.delete(id);
-    }
+    if (!this.dueForTouch(`key ${key.id}`, key.lastUsedAt, now)) return;
     this.deps.store.keys.updateKey(key.id, { lastUsedAt: now }).catch((err: unknown) => {
       this.deps.log.debug({ err, keyId: key.id }, "recording when a deploy key was last used failed");
     });
+  }
+
+  private touchPolicy(policy: TrustPolicyRecord, now: Date): void {
+    if (!this.dueForTouch(`policy ${policy.id}`, policy.lastUsedAt, now)) return;
+    this.deps.store.trust.updatePolicy(policy.id, { lastUsedAt: now }).catch((err: unknown) => {
+      this.deps.log.debug({ err, trustPolicyId: policy.id }, "recording when a trust policy was last used failed");
+    });
+  }
+
+  /**
+   * Whether `lastUsedAt` of a key or policy is worth writing: at most once per record and
+   * LAST_USED_RESOLUTION_MS in this process, however hot it is (concurrent Deploys all read the
+   * same stale lastUsedAt, and their writes would only contend for the same record).
+   */
+  private dueForTouch(id: string, lastUsedAt: Date | undefined, now: Date): boolean {
+    if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return false;
+    const touched = this.touchedAt.get(id);
+    if (touched !== undefined && now.getTime() - touched < LAST_USED_RESOLUTION_MS) return false;
+    this.touchedAt.set(id, now.getTime());
+    if (this.touchedAt.size > 10_000) {
+      for (const [other, at] of this.touchedAt)
+        if (now.getTime() - at >= LAST_USED_RESOLUTION_MS) this.touchedAt.delete(other);
+    }
+    return true;
   }
 
   /** Stores a new deployment and queues its command (shared with RollbackDeployment). */
@@ -158,14 +247,19 @@ export class DeployService {
     return { deployment, created };
   }
 
-  /** A deploy key reads only what it could have deployed: its agent, inside its allowlists. */
+  /**
+   * A deploy key reads only what it could have deployed: its agent, inside its allowlists; an ID
+   * token what one of its trust policies could have.
+   */
   private async readable(id: string, caller: Caller): Promise<Deployment> {
     if (id === "") throw invalidArgument("id: required (the deployment id returned by Deploy)");
     const deployment = await this.deps.store.deployments.getDeployment(id);
+    const covers = (scope: Scope) =>
+      deployment !== undefined && scope.agentId === deployment.agentId && scopeProblem(scope, deployment) === undefined;
     if (
       !deployment ||
-      (caller.kind === "key" &&
-        (caller.key.agentId !== deployment.agentId || scopeProblem(caller.key, deployment) !== undefined))
+      (caller.kind === "key" && !covers(caller.key)) ||
+      (caller.kind === "oidc" && !caller.policies.some(covers))
     ) {
       throw notFound(`deployment ${id} not found`);
     }
@@ -174,6 +268,30 @@ export class DeployService {
 
   cancelDeployment = async (request: CancelDeploymentRequest, ctx: CallContext): Promise<CancelDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);
+    const actor =
+      caller.kind === "admin"
+        ? "admin"
+        : caller.kind === "key"
+          ? caller.key.id
+          : `${caller.claims.repository} (OIDC, trust policy ${caller.policies.map((p) => p.id).join("/")})`;
+    const entry = {
+      event: "deployment.cancel",
+      actor,
+      peer: ctx.peer,
+      deploymentId: request.id,
+      reason: request.reason,
+    };
+    try {
+      const response = await this.cancel(request, caller);
+      audit(this.deps.log, { ...entry, outcome: "ok" });
+      return response;
+    } catch (err) {
+      audit(this.deps.log, { ...entry, outcome: outcomeOf(err), refusal: reasonOf(err) });
+      throw err;
+    }
+  };
+
+  private async cancel(request: CancelDeploymentRequest, caller: Caller): Promise<CancelDeploymentResponse> {
     if (request.reason.length > MAX_CANCEL_REASON_LENGTH) {
       throw invalidArgument(`reason: at most ${MAX_CANCEL_REASON_LENGTH} characters, got ${request.reason.length}`);
     }
@@ -189,7 +307,7 @@ export class DeployService {
         `deployment ${deployment.id} was already sent to agent ${deployment.agentId} (${stateName(deployment.state)}) and may be applied; wait for its outcome and roll it back if needed`,
       );
     }
-    const by = caller.kind === "admin" ? "an admin" : `deploy key ${caller.key.id}`;
+    const by = callerLabel(caller);
     const seen: { verdict?: Verdict } = {};
     const ended = await store.deployments.appendEvent(
       deployment.id,
@@ -201,13 +319,9 @@ export class DeployService {
         `deployment ${deployment.id} is ${stateName(now?.state ?? deployment.state)}; only a queued deployment can be cancelled`,
       );
     }
-    this.deps.metrics.deploymentsFinished.inc({ state: ended.deployment.state });
-    this.deps.log.info(
-      { deploymentId: deployment.id, agentId: deployment.agentId, by, reason: request.reason },
-      "deployment cancelled",
-    );
+    this.deps.outcomes.ended(ended.deployment);
     return { deployment: ended.deployment };
-  };
+  }
 
   getDeployment = async (request: GetDeploymentRequest, ctx: CallContext): Promise<GetDeploymentResponse> => {
     const caller = await this.deps.auth.caller(ctx.authorization);

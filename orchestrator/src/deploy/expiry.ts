@@ -7,18 +7,23 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
 import { asStoreUpdate, expireRule, type Verdict } from "./lifecycle.js";
+import type { Outcomes } from "./outcome.js";
 
 const SWEEP_INTERVAL_MS = 5000;
 const BATCH = 100;
 
 /** Expires one deployment whose command was never sent (or is not queued). True if it ended now. */
-export async function expireDeployment(store: Store, id: string, metrics: Metrics, log: Logger): Promise<boolean> {
+export async function expireDeployment(
+  store: Store,
+  id: string,
+  metrics: Metrics,
+  outcomes: Outcomes,
+): Promise<boolean> {
   const seen: { verdict?: Verdict } = {};
   const ended = await store.deployments.appendEvent(id, asStoreUpdate(expireRule(new Date()), seen));
   if (!ended) return false;
   metrics.deploymentsEndedUnapplied.inc({ state: "expired" });
-  metrics.deploymentsFinished.inc({ state: ended.deployment.state });
-  log.info({ deploymentId: id, agentId: ended.deployment.agentId }, "deployment expired in the queue");
+  outcomes.ended(ended.deployment);
   return true;
 }
 
@@ -30,6 +35,7 @@ export class ExpirySweeper {
     private readonly store: Store,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly outcomes: Outcomes,
     private readonly intervalMs = SWEEP_INTERVAL_MS,
   ) {}
 
@@ -59,7 +65,7 @@ export class ExpirySweeper {
           continue;
         }
         const outcome = await this.store.queue.withdraw(agentId, commandId);
-        if (outcome !== "sent") await expireDeployment(this.store, commandId, this.metrics, this.log);
+        if (outcome !== "sent") await expireDeployment(this.store, commandId, this.metrics, this.outcomes);
       }
       if (due.length < BATCH) return;
     }

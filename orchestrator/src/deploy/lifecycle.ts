@@ -9,12 +9,14 @@
 import { MAX_EVENTS_PER_DEPLOYMENT } from "@k8sdeploy/proto/contract/limits.js";
 import type { CommandProgress, CommandResult, DeployCommand } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import {
+  ChangeKind,
   type Deployment,
   type DeploymentEvent,
   DeploymentState,
   deploymentStateToJSON,
   type Failure,
   FailureReason,
+  type OidcClaims,
   type ReplicaStatus,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { ValidDeploy } from "./validate-deploy.js";
@@ -117,6 +119,8 @@ export function newDeployment(
   now: Date,
   queueDeadline: Date,
   rollbackOf = "",
+  /** Set when a GitHub OIDC token (not a deploy key) requested it: the audit trail. */
+  trust?: { policyId: string; claims: OidcClaims },
 ): { deployment: Deployment; event: DeploymentEvent } {
   const message = `queued for agent ${agentId}`;
   const deployment: Deployment = {
@@ -141,8 +145,14 @@ export function newDeployment(
     message,
     replicas: undefined,
     rollbackOf,
+    pinDigest: request.pinDigest ?? false,
+    resolvedDigest: "",
+    changeKind: ChangeKind.CHANGE_KIND_WORKLOAD_IMAGE,
+    agentVersion: "",
     queueDeadline,
     supersededBy: "",
+    trustPolicyId: trust?.policyId ?? "",
+    oidcClaims: trust?.claims,
   };
   return {
     deployment,
@@ -161,6 +171,7 @@ export function deployCommandOf(d: Deployment): DeployCommand {
     timeoutSeconds: d.timeoutSeconds,
     rollbackOnFailure: d.rollbackOnFailure,
     origin: d.origin,
+    pinDigest: d.pinDigest,
   };
 }
 
@@ -183,7 +194,7 @@ export function applyAck(agentId: string, now: Date, agentInstance: string): Rul
     if (wrong) return wrong;
     if (!canMove(d.state, S.DEPLOYMENT_STATE_DELIVERED)) return ignore;
     const message = `delivered to agent ${d.agentId}${agentInstance ? ` (${agentInstance})` : ""}`;
-    const deployment = { ...d, state: S.DEPLOYMENT_STATE_DELIVERED, updatedAt: now, message };
+    const deployment = { ...d, state: S.DEPLOYMENT_STATE_DELIVERED, updatedAt: now, message, deliveredAt: now };
     return {
       kind: "apply",
       update: {
@@ -202,11 +213,14 @@ export function applyProgress(agentId: string, now: Date, progress: CommandProgr
     const state = progress.state === S.DEPLOYMENT_STATE_UNSPECIFIED ? S.DEPLOYMENT_STATE_IN_PROGRESS : progress.state;
     if (!isKnownState(state))
       return refuse("unknown_state", `progress state ${progress.state} is not a deployment state`);
-    if (state !== S.DEPLOYMENT_STATE_IN_PROGRESS) {
-      return refuse("backwards_state", `progress may only report in_progress, not ${stateName(state)}`);
+    // DELIVERED: a check before anything is changed (the agent's image pre-flight).
+    if (state !== S.DEPLOYMENT_STATE_IN_PROGRESS && state !== S.DEPLOYMENT_STATE_DELIVERED) {
+      return refuse("backwards_state", `progress may only report delivered or in_progress, not ${stateName(state)}`);
     }
     if (isFinal(d.state)) return ignore; // a late progress event after the result
-    if (!canMove(d.state, state)) return refuse("backwards_state", `${stateName(d.state)} → ${stateName(state)}`);
+    if (d.state !== state && !canMove(d.state, state)) {
+      return refuse("backwards_state", `${stateName(d.state)} → ${stateName(state)}`);
+    }
     // The agent re-sends its latest progress after a reconnect: keep the timeline free of repeats.
     if (state === d.state && progress.message === d.message && sameReplicas(progress.replicas, d.replicas)) {
       return ignore;
@@ -217,10 +231,12 @@ export function applyProgress(agentId: string, now: Date, progress: CommandProgr
       ...d,
       state,
       updatedAt: now,
+      deliveredAt: d.deliveredAt ?? now,
       message: progress.message,
       replicas: progress.replicas ?? d.replicas,
       previousImages: progress.previousImages.length > 0 ? progress.previousImages : d.previousImages,
       appliedImages: progress.appliedImages.length > 0 ? progress.appliedImages : d.appliedImages,
+      resolvedDigest: progress.resolvedDigest || d.resolvedDigest,
     };
     return {
       kind: "apply",
@@ -254,10 +270,12 @@ export function applyResult(agentId: string, now: Date, result: CommandResult): 
       state,
       failure,
       updatedAt: now,
+      deliveredAt: d.deliveredAt ?? now,
       message,
       replicas: result.replicas ?? d.replicas,
       previousImages: result.previousImages.length > 0 ? result.previousImages : d.previousImages,
       appliedImages: result.appliedImages.length > 0 ? result.appliedImages : d.appliedImages,
+      resolvedDigest: result.resolvedDigest || d.resolvedDigest,
     };
     return {
       kind: "apply",

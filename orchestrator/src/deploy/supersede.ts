@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
 import { asStoreUpdate, createdBefore, isFinal, supersedeRule, type Verdict } from "./lifecycle.js";
+import type { Outcomes } from "./outcome.js";
 
 /** How many queued commands of the agent are looked at at most (this bounds the work). */
 const SCAN_LIMIT = 1000;
@@ -17,7 +18,13 @@ const SCAN_LIMIT = 1000;
  */
 const FIRST_SCAN = 32;
 
-export async function supersedeOlder(store: Store, newer: Deployment, metrics: Metrics, log: Logger): Promise<void> {
+export async function supersedeOlder(
+  store: Store,
+  newer: Deployment,
+  metrics: Metrics,
+  log: Logger,
+  outcomes: Outcomes,
+): Promise<void> {
   const first = await store.queue.list(newer.agentId, FIRST_SCAN);
   const moreOlder =
     first.length === FIRST_SCAN && first.every((c) => createdBefore({ id: c.id, createdAt: c.createdAt }, newer));
@@ -33,7 +40,9 @@ export async function supersedeOlder(store: Store, newer: Deployment, metrics: M
     const ended = await store.deployments.appendEvent(command.id, asStoreUpdate(supersedeRule(now, newer), seen));
     if (ended) {
       metrics.deploymentsEndedUnapplied.inc({ state: "superseded" });
-      log.info({ deploymentId: command.id, supersededBy: newer.id, agentId: newer.agentId }, "deployment superseded");
+      outcomes.ended(ended.deployment);
+    } else {
+      log.debug({ deploymentId: command.id, supersededBy: newer.id }, "not superseded: it had moved on");
     }
     const current = ended?.deployment ?? (await store.deployments.getDeployment(command.id));
     // Final (superseded now, or ended before) or gone: the queue entry has no use any more.

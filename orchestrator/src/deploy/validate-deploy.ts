@@ -23,6 +23,8 @@ export interface ValidDeploy {
   rollbackOnFailure: boolean;
   idempotencyKey: string;
   origin: Origin;
+  /** Ask the agent to write the image pinned by its resolved digest. */
+  pinDigest?: boolean;
   /** 0: the orchestrator's default. */
   queueTimeoutSeconds: number;
 }
@@ -97,6 +99,7 @@ export function validateDeployRequest(req: DeployRequest): ValidDeploy {
     rollbackOnFailure: req.rollbackOnFailure,
     idempotencyKey: req.idempotencyKey,
     origin,
+    pinDigest: req.pinDigest,
     queueTimeoutSeconds: req.queueTimeoutSeconds,
   };
 }

@@ -34,11 +34,13 @@ import {
 import { AdminService } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { DeployService } from "@k8sdeploy/proto/es/k8sdeploy/v1/deploy_pb.js";
 import type { Logger } from "pino";
-import type { AuthGuard } from "../auth/auth-guard.js";
+import { type AuthGuard, normalizeAddress } from "../auth/auth-guard.js";
 import { bearerToken } from "../auth/authenticate.js";
+import type { Metrics } from "../metrics.js";
 import type { GrpcService } from "./grpc-services.js";
 import type { CallContext } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
+import { connectCodeName, observeRpc } from "./rpc-metrics.js";
 
 type AnyHandler = (req: unknown, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 
@@ -62,6 +64,7 @@ function contextOf(ctx: HandlerContext): CallContext {
     authorization: ctx.requestHeader.get("authorization") ?? undefined,
     signal: ctx.signal,
     deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+    peer: normalizeAddress(ctx.values.get(peerKey).address),
   };
 }
 
@@ -169,9 +172,15 @@ function betterError(json: { code?: string; message?: string }, handler: Univers
   return false;
 }
 
+/** The Connect code (`ok`, `invalid_argument`, …) a response carried, for the RPC metrics. */
+interface Outcome {
+  code: string;
+}
+
 async function* rewriteEndStream(
   body: AsyncIterable<Uint8Array>,
   handler: UniversalHandler,
+  outcome: Outcome,
 ): AsyncGenerator<Uint8Array> {
   for await (const chunk of body) {
     // connect-node yields one whole envelope per chunk; the end-stream one (flag 0x02, not
@@ -181,7 +190,9 @@ async function* rewriteEndStream(
         const end = JSON.parse(Buffer.from(chunk.subarray(5)).toString("utf8")) as {
           error?: { code?: string; message?: string };
         };
-        if (end.error && betterError(end.error, handler)) {
+        const bettered = end.error !== undefined && betterError(end.error, handler);
+        if (end.error) outcome.code = end.error.code ?? "unknown";
+        if (end.error && bettered) {
           const data = Buffer.from(JSON.stringify(end));
           const head = Buffer.alloc(5);
           head.writeUInt8(0x02, 0);
@@ -200,10 +211,12 @@ async function* rewriteEndStream(
 async function improveErrors(
   res: UniversalServerResponse,
   handler: UniversalHandler,
+  outcome: Outcome,
 ): Promise<UniversalServerResponse> {
+  outcome.code = res.status === 200 ? "ok" : "unknown";
   if (!res.body || !(Symbol.asyncIterator in res.body)) return res;
   const body = res.body as AsyncIterable<Uint8Array>;
-  if (res.status === 200) return { ...res, body: rewriteEndStream(body, handler) };
+  if (res.status === 200) return { ...res, body: rewriteEndStream(body, handler, outcome) };
   if (res.status < 400) return res;
   // A unary error: one small JSON body.
   const chunks: Uint8Array[] = [];
@@ -215,6 +228,7 @@ async function improveErrors(
   } catch {
     json = undefined;
   }
+  if (json?.code) outcome.code = json.code;
   if (!json || !betterError(json, handler))
     return {
       ...res,
@@ -235,6 +249,9 @@ async function improveErrors(
   };
 }
 
+/** How long a connection whose request body was left unread stays open after the response. */
+const LINGER_MS = 2000;
+
 /**
  * An HTTP handler answering `/k8sdeploy.v1.DeployService/*` and `/k8sdeploy.v1.AdminService/*`.
  * It replaces connectNodeAdapter (a few lines around connect-node's own request/response
@@ -244,6 +261,7 @@ export function connectHandler(
   log: Logger,
   services: ConnectServices,
   guard?: AuthGuard,
+  metrics?: Metrics,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const router = createConnectRouter({
     connect: true,
@@ -265,10 +283,17 @@ export function connectHandler(
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
 
   const serve = async (handler: UniversalHandler, req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
     const address = req.socket.remoteAddress;
     const values = createContextValues().set(peerKey, { address, guard });
     let uReq: UniversalServerRequest = universalRequestFromNodeRequest(req, res, undefined, values);
     let refusal: ConnectError | undefined;
+    // Not a byte of a request without credentials will be read: stop reading at once.
+    let paused = false;
+    if (!bearerToken(req.headers.authorization) && req.socket) {
+      req.socket.pause();
+      paused = true;
+    }
     const retryAfter = guard ? await guard.retryAfterSeconds(address) : 0;
     if (guard && retryAfter > 0) {
       refusal = new ConnectError(guard.refusal(address, retryAfter).message, ConnectCode.ResourceExhausted);
@@ -284,13 +309,50 @@ export function connectHandler(
     }
     if (refusal) {
       // Without the length hint connect-node would answer resource_exhausted for a large body
-      // instead of the refusal. The unread body is discarded by Node after the response.
+      // instead of the refusal.
       const header = new Headers(uReq.header);
       header.delete("content-length");
       uReq = { ...uReq, header, body: refusingBody(refusal) };
+      // Not a byte of the body will be used: stop reading it now (see the lingering close below).
+      if (req.socket && !paused) {
+        req.socket.pause();
+        paused = true;
+      }
     }
-    const uRes = await handler(uReq);
-    await universalResponseToNodeResponse(await improveErrors(uRes, handler), res);
+    const outcome: Outcome = { code: "unknown" };
+    // Counted when the response is done: universalResponseToNodeResponse waits for an "end" event
+    // that node:http responses never emit, so it does not resolve; "close" always comes.
+    if (metrics) {
+      res.once("close", () => {
+        const code = res.writableFinished ? outcome.code : "canceled";
+        const seconds = handler.method.methodKind === "unary" ? (performance.now() - started) / 1000 : undefined;
+        observeRpc(metrics, "connect", handler.service.typeName, handler.method.name, connectCodeName(code), seconds);
+      });
+    }
+    const out = await improveErrors(await handler(uReq), handler, outcome);
+    // A refused or oversize request leaves its body unread. Kept alive, Node would read (and
+    // discard) all of it, megabytes for a 64 MiB body: answer "connection: close" instead. Node then
+    // ends the socket with destroySoon(), which resets a connection that still has unread data, and
+    // the client can lose the answer it has not read yet; so this socket gets a lingering close:
+    // stop reading, send our FIN after the response, drop the socket a little later.
+    let answer = out;
+    const socket = req.socket as typeof req.socket | null; // null once the client has gone
+    if (!req.complete && socket) {
+      socket.pause();
+      const header = new Headers(out.header);
+      header.set("connection", "close");
+      answer = { ...out, header };
+      // destroySoon is what Node's HTTP server calls after the last response of a connection.
+      socket.destroySoon = () => {
+        socket.pause();
+        socket.end();
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      };
+    } else if (paused && socket) {
+      // The whole (small) request had arrived after all: the connection stays usable.
+      socket.resume();
+    }
+    await universalResponseToNodeResponse(answer, res);
   };
 
   return (req, res) => {

@@ -2,6 +2,7 @@
 // with a generic message (the details go to the log, never to the client).
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { normalizeAddress } from "../auth/auth-guard.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
 
@@ -20,6 +21,12 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
       authorization: typeof value === "string" ? value : undefined,
       signal: controller.signal,
       deadline: Number.isFinite(at) ? at : undefined,
+      peer: normalizeAddress(
+        call
+          .getPeer()
+          .replace(/:\d+$/, "")
+          .replace(/^\[(.*)\]$/, "$1"),
+      ),
     },
     done: () => call.off("cancelled", onCancel),
   };

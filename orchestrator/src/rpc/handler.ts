@@ -8,6 +8,8 @@ export interface CallContext {
   signal: AbortSignal;
   /** When the caller stops waiting (ms since the epoch), if it said. */
   deadline?: number | undefined;
+  /** The client's address (`ip` or `ip:port`), for audit logs; undefined when unknown. */
+  peer?: string | undefined;
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;

@@ -12,6 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import type { Logger } from "pino";
 import type { App } from "../app.js";
 import { type Config, formatAddress } from "../config.js";
+import { grpcMetricsInterceptor } from "../rpc/rpc-metrics.js";
 import { guardInterceptor, tolerantDefinition, tolerantRegistrar } from "./grpc-guard.js";
 import { appReady } from "./http-server.js";
 import { watchSessions } from "./http2-watchdog.js";
@@ -105,7 +106,11 @@ export async function startGrpcServer(
   log: Logger,
   options: GrpcServerOptions = {},
 ): Promise<GrpcServerHandle> {
-  const server = new grpc.Server({ ...grpcServerOptions(config), interceptors: [guardInterceptor(app.authGuard)] });
+  // The metrics interceptor comes first (outermost): it sees the guard's refusals too.
+  const server = new grpc.Server({
+    ...grpcServerOptions(config),
+    interceptors: [...(app.metrics ? [grpcMetricsInterceptor(app.metrics)] : []), guardInterceptor(app.authGuard)],
+  });
 
   const names: string[] = [];
   for (const service of app.grpcServices) {

@@ -6,6 +6,8 @@
 import { EventEmitter } from "node:events";
 import { type Command, Command as CommandMessage } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { MemoryOnce, MemoryTrustPolicies } from "./memory-trust.js";
+import { MemoryWebhooks } from "./memory-webhooks.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
 import type {
   AgentRecord,
@@ -17,6 +19,7 @@ import type {
   FeedEntry,
   KeyRecord,
   QueueEntry,
+  QueueStats,
   Store,
   Subscription,
   WithdrawOutcome,
@@ -67,7 +70,10 @@ function isolate(call: () => void): void {
 }
 
 class MemoryQueue implements CommandQueue {
-  private readonly queues = new Map<string, Map<string, { command: Command; consumer?: string; deliveries: number }>>();
+  private readonly queues = new Map<
+    string,
+    Map<string, { command: Command; consumer?: string; deliveries: number; queuedAt: number }>
+  >();
   /** `<agentId> <commandId>` → expiresAt (ms), like the Redis store's deadline index. */
   private readonly deadlines = new Map<string, number>();
 
@@ -83,7 +89,7 @@ class MemoryQueue implements CommandQueue {
   async enqueue(agentId: string, command: Command): Promise<void> {
     const q = this.queueOf(agentId);
     if (q.has(command.id)) return;
-    q.set(command.id, { command: copyCommand(command), deliveries: 0 });
+    q.set(command.id, { command: copyCommand(command), deliveries: 0, queuedAt: Date.now() });
     if (command.expiresAt) this.deadlines.set(`${agentId} ${command.id}`, command.expiresAt.getTime());
   }
 
@@ -138,6 +144,22 @@ class MemoryQueue implements CommandQueue {
   async pendingCount(agentId: string): Promise<number> {
     return this.queueOf(agentId).size;
   }
+
+  async stats(agentIds: readonly string[]): Promise<QueueStats[]> {
+    return agentIds.map((agentId) => {
+      const stats: QueueStats = { agentId, waiting: 0, inFlight: 0, oldestWaitingSince: undefined };
+      for (const entry of this.queues.get(agentId)?.values() ?? []) {
+        if (entry.consumer !== undefined) {
+          stats.inFlight += 1;
+          continue;
+        }
+        stats.waiting += 1;
+        // Entries keep insertion order: the first waiting one is the oldest.
+        stats.oldestWaitingSince ??= new Date(entry.queuedAt);
+      }
+      return stats;
+    });
+  }
 }
 
 export class MemoryStore implements Store {
@@ -158,6 +180,9 @@ export class MemoryStore implements Store {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
   readonly queue = new MemoryQueue();
+  readonly webhooks = new MemoryWebhooks();
+  readonly trust = new MemoryTrustPolicies();
+  readonly once = new MemoryOnce();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.retentionMs = (options.retentionSeconds ?? 30 * 86_400) * 1000;
@@ -324,6 +349,16 @@ export class MemoryStore implements Store {
     // Trimmed in batches (about FEED_LIMIT kept, as Redis's MAXLEN ~): one splice per thousand entries.
     if (this.feed.length > FEED_LIMIT + 1000) this.feed.splice(0, this.feed.length - FEED_LIMIT);
     this.emitter.emit("feed", entry);
+  }
+
+  private readonly leases = new Map<string, { holder: string; until: number }>();
+
+  async tryLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const lease = this.leases.get(name);
+    if (lease && lease.until > now && lease.holder !== holder) return false;
+    this.leases.set(name, { holder, until: now + ttlMs });
+    return true;
   }
 
   async ping(): Promise<boolean> {

@@ -10,7 +10,7 @@ import type { AgentRecord, AgentStore, KeyRecord, KeyStore } from "./store.js";
 
 const MAX_UPDATE_ATTEMPTS = 50;
 
-class RecordTable<T extends { id: string; createdAt: Date }> {
+export class RecordTable<T extends { id: string; createdAt: Date }> {
   constructor(
     private readonly client: RedisCommands,
     private readonly keyOf: (id: string) => string,

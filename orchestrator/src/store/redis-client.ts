@@ -22,7 +22,12 @@ export type RedisCommands = Pick<
   | "set"
   | "del"
   | "eval"
+  | "hDel"
+  | "hGet"
+  | "hGetAll"
   | "hLen"
+  | "hmGet"
+  | "hSet"
   | "lLen"
   | "lRange"
   | "xAdd"
@@ -30,6 +35,7 @@ export type RedisCommands = Pick<
   | "xRevRange"
   | "xRead"
   | "zAdd"
+  | "zCard"
   | "zRange"
   | "zRem"
   | "zRemRangeByLex"
@@ -38,6 +44,8 @@ export type RedisCommands = Pick<
 /** The subset of a pino-style logger the store uses. */
 export interface StoreLog {
   warn(obj: object, msg: string): void;
+  /** Told about every connection error (k8sdeploy_redis_errors_total), before log throttling. */
+  redisError?(connection: string): void;
 }
 
 export const silentLog: StoreLog = { warn: () => {} };
@@ -77,6 +85,7 @@ export interface RedisConnection {
 function logErrors(emitter: { on(event: "error", fn: (err: unknown) => void): unknown }, log: StoreLog, label: string) {
   const lastLogged = new Map<string, number>();
   emitter.on("error", (err: unknown) => {
+    log.redisError?.(label);
     const message = errorMessage(err);
     const now = Date.now();
     if ((lastLogged.get(message) ?? 0) > now - 10_000) return;

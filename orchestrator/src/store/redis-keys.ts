@@ -34,8 +34,16 @@ export interface RedisKeys {
   inflight(agentId: string): string;
   /** Pub/Sub channel of the bus. */
   readonly busChannel: string;
+  /** String: holder of a replica-wide lease, with a TTL. */
+  lease(name: string): string;
   /** Sorted set of `<agentId> <commandId>` by the command's expiresAt (ms): the expiry sweep's index. */
   readonly deadlines: string;
+  /** JSON TrustPolicyRecord (GitHub OIDC trust). */
+  trustPolicy(id: string): string;
+  /** Sorted set of trust policy ids, score = createdAt (ms). */
+  readonly trustPolicyIndex: string;
+  /** One-time marker (e.g. an ID token's issuer and jti), with a TTL. */
+  once(id: string): string;
 }
 
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
@@ -53,6 +61,10 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     queue: (agentId) => `${prefix}{${agentId}}:queue`,
     inflight: (agentId) => `${prefix}{${agentId}}:inflight`,
     busChannel: `${prefix}bus`,
+    lease: (name) => `${prefix}lease:${name}`,
     deadlines: `${prefix}deadlines`,
+    trustPolicy: (id) => `${prefix}trust:${id}`,
+    trustPolicyIndex: `${prefix}trusts`,
+    once: (id) => `${prefix}once:${id}`,
   };
 }

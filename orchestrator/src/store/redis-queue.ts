@@ -8,7 +8,7 @@ import { errorMessage } from "./redis-client.js";
 import { decodeCommand, encodeCommand } from "./redis-codec.js";
 import { QUEUE_GROUP, type RedisKeys } from "./redis-keys.js";
 import { LuaScript } from "./redis-script.js";
-import type { CommandQueue, QueueEntry, WithdrawOutcome } from "./store.js";
+import type { CommandQueue, QueueEntry, QueueStats, WithdrawOutcome } from "./store.js";
 
 /** KEYS: queue, inflight. ARGV: command id, base64 command. Returns 1 if added, 0 if already queued. */
 const enqueueScript = new LuaScript(`
@@ -89,6 +89,37 @@ redis.pcall('XACK', KEYS[1], ARGV[1], entry)
 redis.call('XDEL', KEYS[1], entry)
 redis.call('HDEL', KEYS[2], ARGV[2])
 return 1
+`);
+
+/**
+ * KEYS: queue. ARGV: group. Returns {waiting, in flight, id of the oldest waiting entry or ''}.
+ * Entries leave the stream when acknowledged or withdrawn, so what is left is either pending in
+ * the group (in flight) or after the group's last-delivered-id (waiting, oldest first). XINFO's
+ * `lag` is not used: Redis cannot compute it once entries were deleted.
+ */
+const statsScript = new LuaScript(`
+local len = redis.call('XLEN', KEYS[1])
+if len == 0 then return {0, 0, ''} end
+local pending, last = 0, nil
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if ok then
+  for _, g in ipairs(groups) do
+    local name, p, l
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1]
+      elseif g[i] == 'pending' then p = g[i + 1]
+      elseif g[i] == 'last-delivered-id' then l = g[i + 1] end
+    end
+    if name == ARGV[1] then pending, last = p, l end
+  end
+end
+local first
+if last then
+  first = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)[1]
+else
+  first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+end
+return {len - pending, pending, first and first[1] or ''}
 `);
 
 type TakenEntry = [entryId: string, fields: string[], deliveryCount: number];
@@ -209,6 +240,23 @@ export class RedisQueue implements CommandQueue {
 
   async pendingCount(agentId: string): Promise<number> {
     return await this.client.hLen(this.keys.inflight(agentId));
+  }
+
+  async stats(agentIds: readonly string[]): Promise<QueueStats[]> {
+    // Issued together: node-redis writes them in one batch (one round trip for all agents).
+    const replies = await Promise.all(
+      agentIds.map(
+        (agentId) =>
+          statsScript.run(this.client, [this.keys.queue(agentId)], [QUEUE_GROUP]) as Promise<[number, number, string]>,
+      ),
+    );
+    return replies.map(([waiting, inFlight, oldest], i) => ({
+      agentId: agentIds[i] ?? "",
+      waiting: Number(waiting),
+      inFlight: Number(inFlight),
+      // A stream entry id starts with the Redis server's time in ms: when the command was queued.
+      oldestWaitingSince: oldest ? new Date(Number(oldest.split("-")[0])) : undefined,
+    }));
   }
 }
 

@@ -15,6 +15,20 @@ export class LuaScript {
   }
 }
 
+/** Acquire or renew a lease: KEYS[1] holds the holder ARGV[1] for ARGV[2] ms. 1 when held. */
+export const tryLease = new LuaScript(`
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`);
+
 /** Compare-and-set of one string key: writes ARGV[2] only if the key still holds ARGV[1] (its TTL stays). */
 export const compareAndSet = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then

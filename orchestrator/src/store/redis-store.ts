@@ -11,6 +11,9 @@ import { RedisDeployments } from "./redis-deployments.js";
 import { RedisFeed } from "./redis-feed.js";
 import { DEFAULT_KEY_PREFIX, redisKeys } from "./redis-keys.js";
 import { RedisQueue } from "./redis-queue.js";
+import { tryLease } from "./redis-script.js";
+import { redisOnceStore, redisTrustPolicyStore } from "./redis-trust.js";
+import { RedisWebhooks } from "./redis-webhooks.js";
 import type { Store } from "./store.js";
 
 export type { StoreLog } from "./redis-client.js";
@@ -50,11 +53,16 @@ export async function createRedisStore(url: string, options: RedisStoreOptions):
   let lastWaitWarning = 0;
 
   return {
+    trust: redisTrustPolicyStore(client, keys),
+    once: redisOnceStore(client, keys),
     agents: redisAgentStore(client, keys),
     keys: redisKeyStore(client, keys),
     deployments: new RedisDeployments(client, keys, feed, log, options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS),
     queue: new RedisQueue(client, keys, log),
     bus,
+    webhooks: new RedisWebhooks(client, keys.prefix),
+    tryLease: async (leaseName, holder, ttlMs) =>
+      (await tryLease.run(client, [keys.lease(leaseName)], [holder, String(Math.max(1, Math.round(ttlMs)))])) === 1,
     ping: async () => {
       if (!connection.isReady) return false;
       return await withTimeout(connection.ping(), PING_TIMEOUT_MS, false);

@@ -12,7 +12,17 @@ import {
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test, { type ExecutionContext } from "ava";
 import { InvalidPageTokenError } from "./pagination.js";
-import type { AgentRecord, BusMessage, FeedEntry, KeyRecord, Store } from "./store.js";
+import {
+  type AgentRecord,
+  type BusMessage,
+  DELIVERY_LOG_LIMIT,
+  type DeliveryRecord,
+  type FeedEntry,
+  type KeyRecord,
+  type Store,
+  type TrustPolicyRecord,
+  type WebhookRecord,
+} from "./store.js";
 
 export interface StoreFixture {
   store: Store;
@@ -39,6 +49,20 @@ export function storeContract(name: string, makeStore: (options?: ContractOption
       }
     });
   const peerOf = async (fixture: StoreFixture) => (fixture.peer ? await fixture.peer() : fixture.store);
+
+  // ---------------------------------------------------------------- leases
+
+  it("leases: one holder at a time across instances; renewable; lapses after the TTL", async (t, fixture) => {
+    const { store } = fixture;
+    const peer = await peerOf(fixture);
+    const name = `lease-${Math.random().toString(36).slice(2)}`;
+    t.true(await store.tryLease(name, "replica-a", 400));
+    t.false(await peer.tryLease(name, "replica-b", 400));
+    t.true(await store.tryLease(name, "replica-a", 400), "the holder renews");
+    await new Promise((r) => setTimeout(r, 600));
+    t.true(await peer.tryLease(name, "replica-b", 400), "taken over once lapsed");
+    t.false(await store.tryLease(name, "replica-a", 400));
+  });
 
   // ---------------------------------------------------------------- agents and keys
 
@@ -200,6 +224,67 @@ export function storeContract(name: string, makeStore: (options?: ContractOption
       t.is(record?.agentId, "agt_a");
     }
     t.is(await store.keys.updateKey("key_missing", { name: "x" }), undefined);
+  });
+
+  // ---------------------------------------------------------------- trust policies and one-time markers
+
+  it("trust: create, get, list oldest first, filter by agent, update and clear", async (t, { store }) => {
+    await store.trust.createPolicy(makePolicy("tp_2", "agt_a", 2_000));
+    await store.trust.createPolicy(makePolicy("tp_3", "agt_b", 3_000, { ref: "refs/tags/v*" }));
+    const first = makePolicy("tp_1", "agt_a", 1_000, { environment: "production", lastUsedAt: new Date(1_500) });
+    await store.trust.createPolicy(first);
+
+    const got = await store.trust.getPolicy("tp_1");
+    t.deepEqual(strip(got), strip(first));
+    t.true(got?.createdAt instanceof Date);
+    t.true(got?.lastUsedAt instanceof Date);
+    if (got) got.repository = "changed/here";
+    t.is((await store.trust.getPolicy("tp_1"))?.repository, "acme/web");
+    t.is(await store.trust.getPolicy("tp_missing"), undefined);
+
+    t.deepEqual(
+      (await store.trust.listPolicies()).map((p) => p.id),
+      ["tp_1", "tp_2", "tp_3"],
+    );
+    t.deepEqual(
+      (await store.trust.listPolicies("agt_a")).map((p) => p.id),
+      ["tp_1", "tp_2"],
+    );
+    t.deepEqual(await store.trust.listPolicies("agt_none"), []);
+
+    const deleted = await store.trust.updatePolicy("tp_2", { deletedAt: new Date(9_000) });
+    t.deepEqual(deleted?.deletedAt, new Date(9_000));
+    t.deepEqual(deleted?.namespaces, ["web"]);
+    const restored = await store.trust.updatePolicy("tp_2", { deletedAt: undefined, lastUsedAt: new Date(9_500) });
+    for (const record of [restored, await store.trust.getPolicy("tp_2")]) {
+      t.is(record?.id, "tp_2");
+      t.is(record?.deletedAt, undefined);
+      t.deepEqual(record?.lastUsedAt, new Date(9_500));
+      t.is(record?.agentId, "agt_a");
+    }
+    t.is(await store.trust.updatePolicy("tp_missing", { name: "x" }), undefined);
+  });
+
+  it("once: the first claim wins, later ones lose until the marker expires; ids are independent", async (t, fixture) => {
+    const peer = await peerOf(fixture);
+    t.true(await fixture.store.once.claimOnce("iss|jti-1", 60_000));
+    t.false(await fixture.store.once.claimOnce("iss|jti-1", 60_000));
+    t.false(await peer.once.claimOnce("iss|jti-1", 60_000), "another replica sees the marker");
+    t.true(await peer.once.claimOnce("iss|jti-2", 60_000));
+    // A short TTL: the marker is gone once it has passed.
+    t.true(await fixture.store.once.claimOnce("iss|short", 300));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.true(await fixture.store.once.claimOnce("iss|short", 60_000), "the marker expired with its TTL");
+    t.false(await peer.once.claimOnce("iss|short", 60_000));
+    t.false(await peer.once.claimOnce("iss|jti-1", 60_000));
+  });
+
+  it("once: of 20 concurrent claims of one id on two instances exactly one wins", async (t, fixture) => {
+    const peer = await peerOf(fixture);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : fixture.store).once.claimOnce("iss|race", 60_000)),
+    );
+    t.is(results.filter(Boolean).length, 1);
   });
 
   // ---------------------------------------------------------------- deployments
@@ -687,6 +772,213 @@ export function storeContract(name: string, makeStore: (options?: ContractOption
     );
   });
 
+  // ---------------------------------------------------------------- queue stats (metrics)
+
+  it("queue stats: waiting, in flight and when the oldest waiting command was queued, per agent", async (t, {
+    store,
+  }) => {
+    const before = Date.now();
+    t.deepEqual(await store.queue.stats([]), []);
+    t.deepEqual(await store.queue.stats(["agt_none"]), [
+      { agentId: "agt_none", waiting: 0, inFlight: 0, oldestWaitingSince: undefined },
+    ]);
+    await store.queue.enqueue("agt_a", makeCommand("cmd_1"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await store.queue.enqueue("agt_a", makeCommand("cmd_2"));
+    await store.queue.enqueue("agt_a", makeCommand("cmd_3"));
+    await store.queue.enqueue("agt_b", makeCommand("cmd_4"));
+    const [a, b] = await store.queue.stats(["agt_a", "agt_b"]);
+    t.like(a, { agentId: "agt_a", waiting: 3, inFlight: 0 });
+    t.like(b, { agentId: "agt_b", waiting: 1, inFlight: 0 });
+    const firstQueued = a?.oldestWaitingSince?.getTime() ?? 0;
+    // The Redis store reads the Redis server's clock: allow a little skew.
+    t.true(firstQueued >= before - 1000 && firstQueued <= Date.now() + 1000, String(a?.oldestWaitingSince));
+
+    // Handing out the oldest moves it to in flight; the next one is now the oldest waiting.
+    await store.queue.take("agt_a", "replica-1", { includePending: false, count: 1 });
+    const [afterTake] = await store.queue.stats(["agt_a"]);
+    t.like(afterTake, { waiting: 2, inFlight: 1 });
+    t.true((afterTake?.oldestWaitingSince?.getTime() ?? 0) >= firstQueued + 10);
+
+    // Withdrawn and acknowledged commands leave the counts; nothing waiting: no oldest.
+    t.is(await store.queue.withdraw("agt_a", "cmd_2"), "withdrawn");
+    await store.queue.take("agt_a", "replica-1", { includePending: false, count: 5 });
+    t.like((await store.queue.stats(["agt_a"]))[0], { waiting: 0, inFlight: 2, oldestWaitingSince: undefined });
+    await store.queue.ack("agt_a", "cmd_1");
+    await store.queue.ack("agt_a", "cmd_3");
+    t.deepEqual(await store.queue.stats(["agt_a", "agt_b"]), [
+      { agentId: "agt_a", waiting: 0, inFlight: 0, oldestWaitingSince: undefined },
+      { agentId: "agt_b", waiting: 1, inFlight: 0, oldestWaitingSince: b?.oldestWaitingSince },
+    ]);
+  });
+
+  // ---------------------------------------------------------------- webhooks and deliveries
+
+  it("webhooks: create, get, list oldest first (by agent), delete", async (t, { store }) => {
+    t.deepEqual(await store.webhooks.listWebhooks(), []);
+    const a = makeWebhook("whk_a", "agt_a", 2_000);
+    const b = makeWebhook("whk_b", "agt_b", 1_000, { format: "slack", sealedSecret: "", secretPrefix: "" });
+    const c = makeWebhook("whk_c", "agt_a", 3_000, { states: [5, 6] });
+    for (const w of [a, b, c]) await store.webhooks.createWebhook(w);
+    const got = await store.webhooks.getWebhook("whk_a");
+    t.deepEqual(got, a);
+    t.true(got?.createdAt instanceof Date);
+    t.is(await store.webhooks.getWebhook("whk_missing"), undefined);
+    t.deepEqual(
+      (await store.webhooks.listWebhooks()).map((w) => w.id),
+      ["whk_b", "whk_a", "whk_c"],
+    );
+    t.deepEqual(
+      (await store.webhooks.listWebhooks("agt_a")).map((w) => w.id),
+      ["whk_a", "whk_c"],
+    );
+    t.deepEqual((await store.webhooks.listWebhooks("agt_a"))[1]?.states, [5, 6]);
+    t.true(await store.webhooks.deleteWebhook("whk_a"));
+    t.false(await store.webhooks.deleteWebhook("whk_a"));
+    t.deepEqual(
+      (await store.webhooks.listWebhooks("agt_a")).map((w) => w.id),
+      ["whk_c"],
+    );
+  });
+
+  it("deliveries: claimed when due with their body, held by the claim, rescheduled or finished by completing", async (t, fixture) => {
+    const { store } = fixture;
+    const other = await peerOf(fixture);
+    const now = Date.now();
+    await store.webhooks.enqueueDeliveries([
+      { delivery: makeDelivery("whd_1", now - 10), body: '{"n":1}' },
+      { delivery: makeDelivery("whd_2", now + 60_000), body: '{"n":2}' },
+    ]);
+    // The same id again is ignored.
+    await store.webhooks.enqueueDeliveries([{ delivery: makeDelivery("whd_1", now - 10), body: "changed" }]);
+    t.is(await store.webhooks.pendingDeliveries(), 2);
+
+    const claimed = await store.webhooks.claimDue(new Date(now), 10, 30_000);
+    t.deepEqual(
+      claimed.map((c) => [c.delivery.id, c.body]),
+      [["whd_1", '{"n":1}']],
+    );
+    const first = claimed[0];
+    if (!first) throw new Error("nothing claimed");
+    t.true(first.delivery.createdAt instanceof Date);
+    // Held: no other claim (another replica) gets it while the lease runs.
+    t.deepEqual(await other.webhooks.claimDue(new Date(now + 1000), 10, 30_000), []);
+
+    // A failed attempt: pending again, due later.
+    const retry: DeliveryRecord = {
+      ...first.delivery,
+      attempts: 1,
+      lastAttemptAt: new Date(now),
+      lastHttpStatus: 500,
+      lastError: "HTTP 500",
+      nextAttemptAt: new Date(now + 5_000),
+    };
+    t.true(await store.webhooks.completeDelivery(first.claim, retry));
+    t.false(await store.webhooks.completeDelivery(first.claim, retry), "a claim completes once");
+    t.deepEqual(await other.webhooks.claimDue(new Date(now + 4_000), 10, 30_000), []);
+    const again = await other.webhooks.claimDue(new Date(now + 5_000), 10, 30_000);
+    t.deepEqual(
+      again.map((c) => [c.delivery.id, c.delivery.attempts, c.body]),
+      [["whd_1", 1, '{"n":1}']],
+    );
+    const second = again[0];
+    if (!second) throw new Error("nothing claimed");
+    const delivered: DeliveryRecord = {
+      ...second.delivery,
+      state: "delivered",
+      attempts: 2,
+      deliveredAt: new Date(now + 5_100),
+      nextAttemptAt: undefined,
+      lastHttpStatus: 204,
+      lastError: "",
+    };
+    t.true(await other.webhooks.completeDelivery(second.claim, delivered));
+    t.deepEqual(strip(await store.webhooks.getDelivery("whd_1")), strip(delivered));
+    t.is(await store.webhooks.pendingDeliveries(), 1);
+    // Finished: never due again.
+    t.deepEqual(
+      (await store.webhooks.claimDue(new Date(now + 3_600_000), 10, 30_000)).map((c) => c.delivery.id),
+      ["whd_2"],
+    );
+  });
+
+  it("deliveries: a lease that ran out is claimed again, and the old claim can no longer complete", async (t, {
+    store,
+  }) => {
+    const now = Date.now();
+    await store.webhooks.enqueueDeliveries([{ delivery: makeDelivery("whd_l", now), body: "{}" }]);
+    const [old] = await store.webhooks.claimDue(new Date(now), 1, 1_000);
+    t.deepEqual(await store.webhooks.claimDue(new Date(now + 999), 1, 1_000), []);
+    const [fresh] = await store.webhooks.claimDue(new Date(now + 1_000), 1, 1_000);
+    if (!old || !fresh) throw new Error("not claimed");
+    t.not(old.claim, fresh.claim);
+    const done: DeliveryRecord = { ...fresh.delivery, state: "failed", attempts: 1, lastError: "gave up" };
+    t.false(await store.webhooks.completeDelivery(old.claim, { ...done, lastError: "stale" }));
+    t.true(await store.webhooks.completeDelivery(fresh.claim, done));
+    t.is((await store.webhooks.getDelivery("whd_l"))?.lastError, "gave up");
+  });
+
+  it("deliveries: two replicas claiming at once never get the same delivery", async (t, fixture) => {
+    const { store } = fixture;
+    const other = await peerOf(fixture);
+    const now = Date.now();
+    const n = 60;
+    await store.webhooks.enqueueDeliveries(
+      Array.from({ length: n }, (_, i) => ({
+        delivery: makeDelivery(`whd_${String(i).padStart(3, "0")}`, now),
+        body: "{}",
+      })),
+    );
+    const seen: string[] = [];
+    const drain = async (s: Store) => {
+      for (;;) {
+        const batch = await s.webhooks.claimDue(new Date(now), 3, 60_000);
+        if (batch.length === 0) return;
+        seen.push(...batch.map((c) => c.delivery.id));
+      }
+    };
+    await Promise.all([drain(store), drain(other), drain(store), drain(other)]);
+    t.is(seen.length, n);
+    t.is(new Set(seen).size, n);
+  });
+
+  it("deliveries: listed newest first with filters; the oldest finished ones beyond the limit are dropped", async (t, {
+    store,
+  }) => {
+    const base = Date.now() - 10_000_000;
+    await store.webhooks.enqueueDeliveries([
+      { delivery: makeDelivery("whd_x1", base + 1, { webhookId: "whk_x", deploymentId: "dep_1" }), body: "{}" },
+      { delivery: makeDelivery("whd_x2", base + 2, { webhookId: "whk_x", deploymentId: "dep_2" }), body: "{}" },
+      { delivery: makeDelivery("whd_y1", base + 3, { webhookId: "whk_y", deploymentId: "dep_1" }), body: "{}" },
+    ]);
+    t.deepEqual(
+      (await store.webhooks.listDeliveries({}, 10)).map((d) => d.id),
+      ["whd_y1", "whd_x2", "whd_x1"],
+    );
+    t.deepEqual(
+      (await store.webhooks.listDeliveries({ webhookId: "whk_x" }, 10)).map((d) => d.id),
+      ["whd_x2", "whd_x1"],
+    );
+    t.deepEqual(
+      (await store.webhooks.listDeliveries({ deploymentId: "dep_1" }, 1)).map((d) => d.id),
+      ["whd_y1"],
+    );
+    // Finish the two oldest, then fill the log past its limit: they go, the pending one stays.
+    for (const claimed of await store.webhooks.claimDue(new Date(base + 2), 2, 60_000)) {
+      await store.webhooks.completeDelivery(claimed.claim, { ...claimed.delivery, state: "delivered", attempts: 1 });
+    }
+    await store.webhooks.enqueueDeliveries(
+      Array.from({ length: DELIVERY_LOG_LIMIT - 2 }, (_, i) => ({
+        delivery: makeDelivery(`whd_f${String(i).padStart(4, "0")}`, base + 10 + i),
+        body: "{}",
+      })),
+    );
+    t.is(await store.webhooks.getDelivery("whd_x1"), undefined);
+    t.truthy(await store.webhooks.getDelivery("whd_x2"), "only as many as needed are dropped");
+    t.truthy(await store.webhooks.getDelivery("whd_y1"), "pending deliveries are kept");
+    t.is((await store.webhooks.listDeliveries({}, 2000)).length, DELIVERY_LOG_LIMIT);
+  });
+
   // ---------------------------------------------------------------- bus, ping, close
 
   it("bus: messages published by one instance reach the subscribers of another", async (t, fixture) => {
@@ -823,6 +1115,69 @@ function makeKey(id: string, agentId: string, createdAtMs: number, extra: Partia
     workloads: [],
     secret: secret(id),
     createdAt: new Date(createdAtMs),
+    ...extra,
+  };
+}
+
+function makeWebhook(
+  id: string,
+  agentId: string,
+  createdAtMs: number,
+  extra: Partial<WebhookRecord> = {},
+): WebhookRecord {
+  return {
+    id,
+    agentId,
+    name: `hook ${id}`,
+    format: "generic",
+    sealedUrl: "plain:https://example.test/hook",
+    urlPreview: "https://example.test/…",
+    sealedSecret: "plain:whsec_c2VjcmV0",
+    secretPrefix: "whsec_c2Vj",
+    states: [],
+    createdAt: new Date(createdAtMs),
+    ...extra,
+  };
+}
+
+function makePolicy(
+  id: string,
+  agentId: string,
+  createdAtMs: number,
+  extra: Partial<TrustPolicyRecord> = {},
+): TrustPolicyRecord {
+  return {
+    id,
+    name: `policy ${id}`,
+    agentId,
+    issuer: "https://token.actions.githubusercontent.com",
+    audience: "k8sdeploy",
+    repository: "acme/web",
+    repositoryId: "123",
+    ref: "",
+    environment: "",
+    workflowRef: "",
+    namespaces: ["web"],
+    workloads: [],
+    createdAt: new Date(createdAtMs),
+    ...extra,
+  };
+}
+
+function makeDelivery(id: string, dueMs: number, extra: Partial<DeliveryRecord> = {}): DeliveryRecord {
+  return {
+    id,
+    webhookId: "whk_a",
+    agentId: "agt_a",
+    deploymentId: "dep_1",
+    deploymentState: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
+    format: "generic",
+    state: "pending",
+    attempts: 0,
+    createdAt: new Date(dueMs),
+    nextAttemptAt: new Date(dueMs),
+    lastHttpStatus: 0,
+    lastError: "",
     ...extra,
   };
 }

@@ -22,6 +22,9 @@ export interface AgentHello {
   autoUpdateEnabled: boolean;
   capabilities: number[];
   instance: string;
+  /** Namespace and Deployment the agent runs as (for agent updates); absent from older records. */
+  namespace?: string | undefined;
+  agentDeployment?: string | undefined;
 }
 
 export interface AgentRecord {
@@ -37,6 +40,10 @@ export interface AgentRecord {
   /** Replica and connection holding the agent's stream; empty when disconnected. */
   replicaId?: string | undefined;
   connectionId?: string | undefined;
+  /** The latest agent-update record (a Deployment of CHANGE_KIND_AGENT_UPDATE). */
+  lastUpdateId?: string | undefined;
+  /** Release version the release channel last updated this agent to automatically (one attempt each). */
+  autoUpdatedTo?: string | undefined;
 }
 
 export interface KeyRecord {
@@ -191,6 +198,19 @@ export interface CommandQueue {
   takeDue(now: Date, limit: number): Promise<{ agentId: string; commandId: string }[]>;
   /** Commands queued and not yet acknowledged. */
   pendingCount(agentId: string): Promise<number>;
+  /** Queue statistics of each agent, in the order given (metrics; one round trip for all). */
+  stats(agentIds: readonly string[]): Promise<QueueStats[]>;
+}
+
+/** What the metrics export about one agent's queue. */
+export interface QueueStats {
+  agentId: string;
+  /** Commands never handed to a stream. */
+  waiting: number;
+  /** Commands handed out and not yet acknowledged (running on the agent, or lost with a stream). */
+  inFlight: number;
+  /** When the oldest waiting command was queued; undefined when none waits. */
+  oldestWaitingSince: Date | undefined;
 }
 
 export type WithdrawOutcome = "withdrawn" | "sent" | "unknown";
@@ -200,12 +220,66 @@ export interface Bus {
   subscribe(listener: (message: BusMessage) => void): Promise<Subscription>;
 }
 
+// ---------------------------------------------------------------- GitHub OIDC trust (issue 11)
+
+/** Which GitHub Actions ID tokens may deploy through an agent (see TrustPolicy in admin.proto). */
+export interface TrustPolicyRecord {
+  id: string;
+  name: string;
+  agentId: string;
+  issuer: string;
+  audience: string;
+  /** `owner/name`, compared case-insensitively. */
+  repository: string;
+  /** Empty: any. */
+  repositoryId: string;
+  /** Empty: any; exact, or a prefix ending in `*`. */
+  ref: string;
+  /** Empty: any. */
+  environment: string;
+  /** Empty: any; exact, or a prefix ending in `*`. */
+  workflowRef: string;
+  namespaces: string[];
+  workloads: string[];
+  createdAt: Date;
+  lastUsedAt?: Date | undefined;
+  deletedAt?: Date | undefined;
+}
+
+export interface TrustPolicyStore {
+  createPolicy(policy: TrustPolicyRecord): Promise<void>;
+  getPolicy(id: string): Promise<TrustPolicyRecord | undefined>;
+  /** Oldest first; only the agent's policies when agentId is given. */
+  listPolicies(agentId?: string): Promise<TrustPolicyRecord[]>;
+  updatePolicy(id: string, patch: Partial<Omit<TrustPolicyRecord, "id">>): Promise<TrustPolicyRecord | undefined>;
+}
+
+/** One-time markers, e.g. the `jti` of an ID token: shared by every replica. */
+export interface OnceStore {
+  /**
+   * True for the first caller that claims `id` within `ttlMs`, false for every later one until the
+   * marker expires (atomic across replicas: Redis SET NX PX). `ttlMs` is at least 1.
+   */
+  claimOnce(id: string, ttlMs: number): Promise<boolean>;
+}
+
 export interface Store {
+  /** GitHub OIDC trust policies (issue 11). */
+  readonly trust: TrustPolicyStore;
+  /** One-time markers (ID token ids). */
+  readonly once: OnceStore;
   readonly agents: AgentStore;
   readonly keys: KeyStore;
   readonly deployments: DeploymentStore;
   readonly queue: CommandQueue;
   readonly bus: Bus;
+  readonly webhooks: WebhookStore;
+  /**
+   * A lease shared by every replica, for work only one of them should do at a time (the agent
+   * release rollout): true when `holder` holds `name` now — acquired because nobody held it, or
+   * renewed because `holder` already did. It lapses `ttlMs` after the last successful call.
+   */
+  tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** True when the store is reachable (health endpoint). */
   ping(): Promise<boolean>;
   /**
@@ -216,4 +290,90 @@ export interface Store {
    */
   syncReplicas(): Promise<void>;
   close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks and their deliveries (notify/). Deliveries form a durable queue shared by every
+// replica: a delivery is claimed atomically for a lease, so two replicas never send it at once,
+// and a replica that dies mid-attempt only delays it until the lease ends.
+
+export type WebhookFormatName = "generic" | "slack" | "discord";
+
+export interface WebhookRecord {
+  id: string;
+  agentId: string;
+  name: string;
+  format: WebhookFormatName;
+  /** The URL, sealed (notify/sealed-secret.ts): Slack and Discord URLs are credentials. */
+  sealedUrl: string;
+  /** Scheme and host only, for display. */
+  urlPreview: string;
+  /** The signing secret, sealed; "" for formats that are not signed. */
+  sealedSecret: string;
+  secretPrefix: string;
+  /** Final DeploymentState values it reports; empty: all of them. */
+  states: number[];
+  createdAt: Date;
+}
+
+export type DeliveryState = "pending" | "delivered" | "failed";
+
+export interface DeliveryRecord {
+  id: string;
+  webhookId: string;
+  agentId: string;
+  deploymentId: string;
+  deploymentState: number;
+  format: WebhookFormatName;
+  state: DeliveryState;
+  attempts: number;
+  createdAt: Date;
+  /** Pending only: when it is due. */
+  nextAttemptAt?: Date | undefined;
+  lastAttemptAt?: Date | undefined;
+  deliveredAt?: Date | undefined;
+  /** 0 when the last attempt got no HTTP answer. */
+  lastHttpStatus: number;
+  lastError: string;
+}
+
+/** A delivery handed to one sender until its lease ends (or it is completed). */
+export interface ClaimedDelivery {
+  delivery: DeliveryRecord;
+  /** The request body, rendered when it was queued: every attempt sends the same bytes. */
+  body: string;
+  /** Proof of the claim for completeDelivery. */
+  claim: string;
+}
+
+/** Finished deliveries kept for the delivery log (the oldest finished ones are dropped). */
+export const DELIVERY_LOG_LIMIT = 1000;
+
+export interface WebhookStore {
+  createWebhook(webhook: WebhookRecord): Promise<void>;
+  getWebhook(id: string): Promise<WebhookRecord | undefined>;
+  /** Oldest first; only the agent's when agentId is given. */
+  listWebhooks(agentId?: string): Promise<WebhookRecord[]>;
+  /** False when there was no such webhook. */
+  deleteWebhook(id: string): Promise<boolean>;
+  /**
+   * Queues pending deliveries, each due at its nextAttemptAt (ids not already stored), with their
+   * bodies; then drops the oldest finished deliveries beyond DELIVERY_LOG_LIMIT.
+   */
+  enqueueDeliveries(deliveries: { delivery: DeliveryRecord; body: string }[]): Promise<void>;
+  /**
+   * Atomically claims up to `limit` pending deliveries due at `now` (oldest due first) for
+   * `leaseMs`: no other claim returns them before the lease ends or they are completed.
+   */
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
+  /**
+   * Stores the delivery after an attempt: still `pending` (due again at nextAttemptAt) or final.
+   * False, and nothing written, when `claim` is no longer the delivery's current claim.
+   */
+  completeDelivery(claim: string, delivery: DeliveryRecord): Promise<boolean>;
+  getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  /** Newest first (by createdAt), at most `limit`. */
+  listDeliveries(filter: { webhookId?: string; deploymentId?: string }, limit: number): Promise<DeliveryRecord[]>;
+  /** Deliveries still pending. */
+  pendingDeliveries(): Promise<number>;
 }

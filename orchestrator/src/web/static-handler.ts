@@ -42,12 +42,19 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 
 export type WebAppHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+// The orchestrator bundle (scripts/bundle.mjs) sets this to where it copies web/dist, relative
+// to the bundle file ("./web/").
+declare const __K8SDEPLOY_BUNDLED_WEB_DIST__: string | undefined;
+
 /**
- * The repository's web/dist, found relative to this module (orchestrator/dist/web or
- * orchestrator/src/web); undefined when the dashboard has not been built.
+ * The dashboard's files: beside the bundle when running from it, else the repository's web/dist,
+ * found relative to this module (orchestrator/dist/web or orchestrator/src/web); undefined when
+ * the dashboard has not been built.
  */
 export function defaultWebDist(): string | undefined {
-  const dir = fileURLToPath(new URL("../../../web/dist/", import.meta.url));
+  const relative =
+    typeof __K8SDEPLOY_BUNDLED_WEB_DIST__ === "string" ? __K8SDEPLOY_BUNDLED_WEB_DIST__ : "../../../web/dist/";
+  const dir = fileURLToPath(new URL(relative, import.meta.url));
   return existsSync(path.join(dir, "index.html")) ? path.resolve(dir) : undefined;
 }
 

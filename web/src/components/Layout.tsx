@@ -1,6 +1,7 @@
 // The page frame: skip link, header with navigation, theme toggle and sign out, and <main>.
 import { For, type JSX } from "solid-js";
 import { pathname } from "../lib/router.js";
+import { VERSION } from "../lib/version.js";
 import { signOut } from "../state/session.js";
 import { theme, toggleTheme } from "../state/theme.js";
 
@@ -8,7 +9,9 @@ const links = [
   { href: "/deployments", label: "Deployments", match: (p: string) => p === "/" || p.startsWith("/deployments") },
   { href: "/agents", label: "Agents", match: (p: string) => p.startsWith("/agents") },
   { href: "/keys", label: "Deploy keys", match: (p: string) => p.startsWith("/keys") },
+  { href: "/trust", label: "Trust", match: (p: string) => p.startsWith("/trust") },
   { href: "/cluster", label: "Cluster", match: (p: string) => p.startsWith("/cluster") },
+  { href: "/webhooks", label: "Webhooks", match: (p: string) => p.startsWith("/webhooks") },
 ];
 
 export function ThemeToggle() {
@@ -72,6 +75,9 @@ export function Layout(props: { children: JSX.Element }) {
       <main id="main" tabindex="-1">
         {props.children}
       </main>
+      <footer class="footer muted small">
+        <span data-testid="version">K8sDeploy v{VERSION}</span>
+      </footer>
     </>
   );
 }

@@ -1,26 +1,37 @@
-// The orchestrator's gRPC URL used in copy-paste snippets, editable (the browser only knows the
-// HTTP address it was served from).
-import { createUniqueId } from "solid-js";
-import { defaultGrpcUrl, grpcUrl, setGrpcUrl } from "../state/server-url.js";
+// The orchestrator's gRPC URL used in copy-paste snippets: the configured K8SDEPLOY_PUBLIC_URL,
+// editable for this page view; without one, an empty field that says how to configure it.
+import { createUniqueId, Show } from "solid-js";
+import { configuredGrpcUrl, grpcUrl, setGrpcUrl } from "../state/server-url.js";
 
 export function ServerUrlField() {
   const id = createUniqueId();
   return (
     <div class="field">
-      <label for={id}>Orchestrator gRPC URL (as the cluster reaches it)</label>
+      <label for={id}>Orchestrator gRPC URL (as the cluster and GitHub reach it)</label>
       <input
         id={id}
         type="url"
         value={grpcUrl()}
-        placeholder={defaultGrpcUrl()}
+        placeholder="https://deploy.example.com:443"
         spellcheck={false}
         onInput={(e) => setGrpcUrl(e.currentTarget.value)}
         aria-describedby={`${id}-hint`}
+        data-testid="grpc-url"
       />
-      <p id={`${id}-hint`} class="hint">
-        <code>https://host:port</code> when the orchestrator has TLS, <code>http://host:port</code> on private networks.
-        The snippet below updates as you type.
-      </p>
+      <Show
+        when={configuredGrpcUrl()}
+        fallback={
+          <p id={`${id}-hint`} class="hint" data-testid="public-url-missing">
+            The orchestrator has no <code>K8SDEPLOY_PUBLIC_URL</code>: set it to its gRPC URL (
+            <code>https://host:port</code> with TLS, <code>http://host:port</code> on private networks) so that every
+            snippet names it, or type it here. The snippet below updates as you type.
+          </p>
+        }
+      >
+        <p id={`${id}-hint`} class="hint">
+          From the orchestrator's <code>K8SDEPLOY_PUBLIC_URL</code>. The snippet below updates if you change it here.
+        </p>
+      </Show>
     </div>
   );
 }

@@ -127,6 +127,11 @@ const failureLabels: Record<number, string> = {
   [FailureReason.SUPERSEDED]: "Superseded by a newer deployment",
   [FailureReason.QUEUE_DEADLINE_EXCEEDED]: "Queue deadline passed",
   [FailureReason.CANCELLED]: "Cancelled",
+  [FailureReason.IMAGE_NOT_FOUND]: "Image not found",
+  [FailureReason.REGISTRY_UNAUTHORIZED]: "Registry refused the credentials",
+  [FailureReason.PLATFORM_MISMATCH]: "No image for the nodes' platform",
+  [FailureReason.REGISTRY_UNREACHABLE]: "Registry unreachable",
+  [FailureReason.AGENT_NOT_READY]: "New agent never became Ready",
 };
 
 export function failureLabel(reason: FailureReason): string {

@@ -1,5 +1,5 @@
-// Agents: register (token shown once, with an install snippet), see who is connected, rotate
-// tokens, revoke. The list is polled every 2 s so connection changes show without reloading.
+// Agents: register (token shown once, with an install snippet), see who is connected and who is
+// behind the release channel, update, rotate tokens, revoke. The list is polled every 2 s so connection changes show without reloading.
 
 import type { Agent } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
 import { ConnectionState } from "@k8sdeploy/proto/es/k8sdeploy/v1/admin_pb.js";
@@ -13,9 +13,10 @@ import { PageHeader } from "../components/Layout.js";
 import { RelativeTime } from "../components/RelativeTime.js";
 import { ServerUrlField } from "../components/ServerUrlField.js";
 import { markFirstContent } from "../lib/perf.js";
+import { navigate } from "../lib/router.js";
 import { type InstallVariant, installSnippet, installVariants, rotateSnippet } from "../lib/snippets.js";
 import { createAction } from "../state/action.js";
-import { createAgentsQuery } from "../state/agents.js";
+import { createAgentsQuery, currentRelease } from "../state/agents.js";
 import { grpcUrl } from "../state/server-url.js";
 
 interface Revealed {
@@ -27,7 +28,7 @@ interface Revealed {
 function RevealToken(props: { revealed: Revealed; onDone: () => void }) {
   let heading: HTMLHeadingElement | undefined;
   onMount(() => heading?.focus());
-  const [variant, setVariant] = createSignal<InstallVariant>("base");
+  const [variant, setVariant] = createSignal<InstallVariant>("namespace");
   const created = () => props.revealed.kind === "created";
   const snippet = () =>
     created() ? installSnippet(props.revealed.token, grpcUrl(), variant()) : rotateSnippet(props.revealed.token);
@@ -108,6 +109,7 @@ export function Agents() {
   const [revoking, setRevoking] = createSignal<Agent>();
   const [rotating, setRotating] = createSignal<Agent>();
   const [grace, setGrace] = createSignal(3600);
+  const [updating, setUpdating] = createSignal<Agent>();
   const dialog = createAction();
 
   const register = async (e: SubmitEvent) => {
@@ -146,6 +148,16 @@ export function Agents() {
     });
   };
 
+  const update = async () => {
+    const agent = updating();
+    if (!agent) return;
+    await dialog.run(async () => {
+      const response = await admin.updateAgent({ id: agent.id, image: "" });
+      setUpdating(undefined);
+      navigate(`/deployments/${encodeURIComponent(response.commandId)}`);
+    });
+  };
+
   createEffect(() => {
     if (!agents.loading()) markFirstContent();
   });
@@ -177,6 +189,32 @@ export function Agents() {
         </div>
         <InlineError message={creation.error()} />
       </form>
+
+      <section class="card" aria-labelledby="release-h" data-testid="release-channel">
+        <h2 id="release-h">Release channel</h2>
+        <Show
+          when={currentRelease()}
+          fallback={
+            <p class="muted">
+              No agent release is configured on this orchestrator (<code>K8SDEPLOY_AGENT_RELEASE_VERSION</code> and{" "}
+              <code>K8SDEPLOY_AGENT_RELEASE_IMAGE</code>, or <code>K8SDEPLOY_AGENT_RELEASE_FILE</code>).
+            </p>
+          }
+        >
+          {(r) => (
+            <p>
+              Current agent release <strong>{r().version}</strong> <code class="small">{r().image}</code>
+            </p>
+          )}
+        </Show>
+        <p class="muted small">
+          Agents that opted in (<code>K8SDEPLOY_AUTO_UPDATE=true</code>, overlay <code>auto-update</code>) and are
+          behind are updated automatically, a few at a time and never while a deploy runs. Others show “update
+          available” with an Update button. An update patches the agent's own Deployment with a surge: the old agent
+          keeps running until the new one is Ready (connected); if it is not Ready in time, the agent restores its
+          previous image by itself. Each update has a timeline like a deploy.
+        </p>
+      </section>
 
       <div class="toolbar">
         <label class="checkbox">
@@ -236,7 +274,21 @@ export function Agents() {
                           <Presence agent={a} />
                         </div>
                       </td>
-                      <td data-label="Version">{a.version || <span class="muted">—</span>}</td>
+                      <td data-label="Version">
+                        {a.version || <span class="muted">—</span>}
+                        <Show when={a.availableUpdate}>
+                          {(u) => (
+                            <div class="small" data-testid="update-available">
+                              <span class="badge tone-warning">update available: {u().version}</span>
+                            </div>
+                          )}
+                        </Show>
+                        <Show when={a.lastUpdateId}>
+                          <div class="small">
+                            <a href={`/deployments/${encodeURIComponent(a.lastUpdateId)}`}>last update</a>
+                          </div>
+                        </Show>
+                      </td>
                       <td data-label="Arch">{a.arch || <span class="muted">—</span>}</td>
                       <td data-label="Kubernetes">{a.kubernetesVersion || <span class="muted">—</span>}</td>
                       <td data-label="Auto-update">{a.autoUpdateEnabled ? "Opted in" : "Off"}</td>
@@ -246,6 +298,25 @@ export function Agents() {
                             <a class="btn btn-small btn-ghost" href={`/cluster?agent=${encodeURIComponent(a.id)}`}>
                               Browse
                             </a>
+                            <Show when={a.availableUpdate}>
+                              <button
+                                type="button"
+                                class="btn btn-small btn-primary"
+                                data-testid="update-agent"
+                                disabled={!a.autoUpdateEnabled}
+                                title={
+                                  a.autoUpdateEnabled
+                                    ? undefined
+                                    : "This agent has not opted in to remote updates (K8SDEPLOY_AUTO_UPDATE=true); update it with kubectl"
+                                }
+                                onClick={() => {
+                                  dialog.setError("");
+                                  setUpdating(a);
+                                }}
+                              >
+                                Update
+                              </button>
+                            </Show>
                             <button
                               type="button"
                               class="btn btn-small"
@@ -291,6 +362,21 @@ export function Agents() {
         <p>
           Its tokens and every deploy key bound to it stop working at once, and its connection is closed. This cannot be
           undone: to use the cluster again, register a new agent.
+        </p>
+      </ConfirmDialog>
+
+      <ConfirmDialog
+        open={updating() !== undefined}
+        title={`Update “${updating()?.name ?? ""}” to ${updating()?.availableUpdate?.version ?? ""}?`}
+        confirmLabel="Update agent"
+        busy={dialog.pending()}
+        error={dialog.error()}
+        onConfirm={() => void update()}
+        onCancel={() => setUpdating(undefined)}
+      >
+        <p>
+          The agent patches its own Deployment to <code>{updating()?.availableUpdate?.image ?? ""}</code> and waits for
+          the new pod to become Ready; if it does not, the previous image is restored. Refused while a deploy runs.
         </p>
       </ConfirmDialog>
 

@@ -8,6 +8,7 @@ import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Sh
 import { admin } from "../api/clients.js";
 import { errorMessage, isAbort, isCode } from "../api/errors.js";
 import { ConnectionBadge } from "../components/Badge.js";
+import { CopyBlock } from "../components/CopyButton.js";
 import { EmptyState, InlineError, Loading } from "../components/Feedback.js";
 import { ImageRef } from "../components/ImageRef.js";
 import { PageHeader } from "../components/Layout.js";
@@ -15,6 +16,7 @@ import { RelativeTime } from "../components/RelativeTime.js";
 import { absoluteTime, kindLabel, toDate } from "../lib/format.js";
 import { markFirstContent } from "../lib/perf.js";
 import { search, setSearchParams } from "../lib/router.js";
+import { CLUSTER_WIDE_OVERLAY, namespaceRoleSnippet, namespacesRoleSnippet } from "../lib/snippets.js";
 import { createAgentsQuery } from "../state/agents.js";
 
 interface Fetched<T> {
@@ -22,6 +24,8 @@ interface Fetched<T> {
   data?: T;
   error?: string;
   offline?: boolean;
+  /** The agent's service account may not read this (RBAC): PERMISSION_DENIED from the agent. */
+  denied?: boolean;
 }
 
 /** The orchestrator says the agent holds no stream ("agent … is offline since …", "has never connected"). */
@@ -51,7 +55,12 @@ function createLive<T>(key: () => string | undefined, fetcher: (key: string, sig
         },
         (err) => {
           if (ctl.signal.aborted || isAbort(err)) return;
-          setState({ loading: false, error: errorMessage(err), offline: isAgentOffline(err) });
+          setState({
+            loading: false,
+            error: errorMessage(err),
+            offline: isAgentOffline(err),
+            denied: isCode(err, Code.PermissionDenied),
+          });
         },
       );
       onCleanup(() => ctl.abort());
@@ -89,6 +98,67 @@ function Offline(props: { agent: Agent | undefined; message: string; onRetry: ()
         Try again
       </button>
     </div>
+  );
+}
+
+/**
+ * The agent's RBAC does not allow a look-up: say how to grant it, with the objects to apply (copies
+ * of the base kustomization's) or the cluster-wide overlay.
+ */
+function RbacDenied(props: { namespace?: string; message: string; onRetry: () => void }) {
+  return (
+    <div class="callout callout-warning" role="alert" data-testid="rbac-denied">
+      <p class="callout-title">
+        <Show when={props.namespace} fallback={<>The agent may not list namespaces</>}>
+          The agent may not read workloads in <code>{props.namespace}</code>
+        </Show>
+      </p>
+      <p class="callout-body">
+        Its service account <code>k8sdeploy/k8sdeploy-agent</code> lacks the Kubernetes permission (the agent said:{" "}
+        <span class="muted">{props.message}</span>).{" "}
+        <Show
+          when={props.namespace}
+          fallback={<>Apply the ClusterRole the base install includes, which lets it list namespace names only:</>}
+        >
+          Grant it this namespace: bind the install's ClusterRole <code>k8sdeploy-agent-deployer</code> there (what the
+          component <code>components/target-namespace</code> does):
+        </Show>
+      </p>
+      <CopyBlock
+        label={props.namespace ? `RoleBinding for ${props.namespace}` : "ClusterRole for namespaces"}
+        text={props.namespace ? namespaceRoleSnippet(props.namespace) : namespacesRoleSnippet()}
+        testId="rbac-snippet"
+      />
+      <p class="callout-body">
+        Or let it into every namespace: install the overlay <code>{CLUSTER_WIDE_OVERLAY}</code> (
+        <code>kubectl apply -k {CLUSTER_WIDE_OVERLAY}</code>).
+      </p>
+      <button type="button" class="btn" onClick={() => props.onRetry()}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
+/** When namespaces cannot be listed: open one by name. */
+function OpenNamespace() {
+  const [value, setValue] = createSignal("");
+  return (
+    <form
+      class="row"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (value().trim()) setSearchParams({ namespace: value().trim() });
+      }}
+    >
+      <div class="field grow">
+        <label for="open-namespace">Open a namespace by name</label>
+        <input id="open-namespace" value={value()} onInput={(e) => setValue(e.currentTarget.value)} />
+      </div>
+      <button type="submit" class="btn">
+        Open
+      </button>
+    </form>
   );
 }
 
@@ -271,7 +341,13 @@ export function Cluster() {
                 <Offline agent={agent()} message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />
               }
             >
-              <InlineError message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />
+              <Show
+                when={namespaces.state().denied}
+                fallback={<InlineError message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />}
+              >
+                <RbacDenied message={namespaces.state().error ?? ""} onRetry={namespaces.reload} />
+                <OpenNamespace />
+              </Show>
               <div class="cluster">
                 <nav class="card namespaces" aria-label="Namespaces">
                   <h2>Namespaces</h2>
@@ -322,7 +398,16 @@ export function Cluster() {
                         <Offline agent={agent()} message={workloads.state().error ?? ""} onRetry={workloads.reload} />
                       }
                     >
-                      <InlineError message={workloads.state().error ?? ""} onRetry={workloads.reload} />
+                      <Show
+                        when={workloads.state().denied}
+                        fallback={<InlineError message={workloads.state().error ?? ""} onRetry={workloads.reload} />}
+                      >
+                        <RbacDenied
+                          namespace={namespace()}
+                          message={workloads.state().error ?? ""}
+                          onRetry={workloads.reload}
+                        />
+                      </Show>
                       <Show
                         when={workloads.state().data}
                         fallback={

@@ -1,5 +1,11 @@
 // One deployment: what, where, from which commit, what happened (timeline), and a rollback.
-import { type ContainerImage, type Deployment, DeploymentState } from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
+import {
+  ChangeKind,
+  type ContainerImage,
+  type Deployment,
+  DeploymentState,
+  type OidcClaims,
+} from "@k8sdeploy/proto/es/k8sdeploy/v1/types_pb.js";
 import { createEffect, createMemo, createSignal, For, onMount, Show } from "solid-js";
 import { admin, deploy } from "../api/clients.js";
 import { StateBadge } from "../components/Badge.js";
@@ -27,8 +33,29 @@ import { agentName, createAgentsQuery } from "../state/agents.js";
 import { dashboardConfig } from "../state/dashboard-config.js";
 import { createDeploymentDetail } from "../state/deployment-detail.js";
 
+/** The failure text the page shows once, in the callout ("" when the deployment did not fail). */
+export function failureText(d: Deployment): string {
+  return d.failure ? d.failure.message || d.message : "";
+}
+
+/**
+ * A timeline event's message without the deployment's failure text (the callout shows it), so
+ * the text appears once on the page; what remains, or the failure's label when nothing does.
+ */
+export function eventText(message: string, failure: string, label: string): string {
+  if (!failure || !message.includes(failure)) return message;
+  const rest = message
+    .replace(failure, "")
+    .replace(/^[\s:;,.—-]+|[\s:;,.—-]+$/g, "")
+    .trim();
+  return rest || `${label} (see above)`;
+}
+
 /** Why the deployment cannot be rolled back from here, or "" if it can. */
 export function rollbackBlocker(d: Deployment): string {
+  if (d.changeKind === ChangeKind.AGENT_UPDATE) {
+    return "Agent updates roll themselves back when the new agent does not become Ready; to go back, update the agent to the previous image.";
+  }
   if (!isFinalState(d.state)) return "It can be rolled back once it has finished.";
   if (d.state === DeploymentState.ROLLED_BACK) return "The agent already restored the previous images.";
   const images = new Set(d.previousImages.map((p) => p.image));
@@ -100,6 +127,77 @@ function Origin(props: { d: Deployment }) {
         </Show>
       </dl>
     </Show>
+  );
+}
+
+/** The digest the agent's image pre-flight resolved, whether it was pinned, and what that means. */
+function Digest(props: { d: Deployment }) {
+  return (
+    <Show
+      when={props.d.resolvedDigest}
+      fallback={
+        <span class="muted" data-testid="digest">
+          {props.d.state === DeploymentState.QUEUED || props.d.state === DeploymentState.DELIVERED
+            ? "resolved by the agent before it patches anything"
+            : "not resolved (the registry could not be asked: see the timeline)"}
+        </span>
+      }
+    >
+      <code class="small digest" data-testid="digest">
+        {props.d.resolvedDigest}
+      </code>
+      <div class="muted small">
+        {props.d.pinDigest
+          ? "pinned: the workload runs the image by this digest, so the tag cannot drift"
+          : "the tag was written as given; deploy with pin-digest to run it by digest"}
+      </div>
+      <div class="muted small">
+        The agent resolves the image against its registry before patching (image pre-flight: tag exists, credentials
+        accepted, a variant for every node platform the pods can land on), with the workload's imagePullSecrets, its
+        service account's or the agent's own registry secret. Those never leave the cluster.
+      </div>
+    </Show>
+  );
+}
+
+/** The verified claims of the ID token that let the deployment in: the audit trail of an OIDC deploy. */
+function OidcClaimsCard(props: { claims: OidcClaims; policyId: string }) {
+  const c = () => props.claims;
+  const rows = () =>
+    [
+      ["Repository", c().repository],
+      ["Ref", c().ref],
+      ["Environment", c().environment],
+      ["Workflow", c().workflowRef],
+      ["Reusable workflow", c().jobWorkflowRef !== c().workflowRef ? c().jobWorkflowRef : ""],
+      ["Commit", c().sha],
+      ["Actor", c().actor],
+      ["Event", c().eventName],
+      ["Run", c().runId ? `${c().runId} (attempt ${c().runAttempt || "1"})` : ""],
+      ["Subject", c().subject],
+      ["Issuer", c().issuer],
+      ["Token id", c().tokenId],
+    ].filter(([, v]) => v);
+  return (
+    <section class="card" aria-labelledby="oidc-h" data-testid="oidc-claims">
+      <h2 id="oidc-h">Authenticated by GitHub OIDC</h2>
+      <p class="muted small">
+        Verified claims of the ID token that trust policy <code>{props.policyId}</code> accepted
+        <Show when={toDate(c().issuedAt)}>{(t) => <> (issued {absoluteTime(t())})</>}</Show>.
+      </p>
+      <dl class="facts">
+        <For each={rows()}>
+          {([name, value]) => (
+            <>
+              <dt>{name}</dt>
+              <dd>
+                <code class="small">{value}</code>
+              </dd>
+            </>
+          )}
+        </For>
+      </dl>
+    </section>
   );
 }
 
@@ -199,8 +297,13 @@ export function DeploymentDetail(props: { id: string }) {
                   title={`${d().namespace}/${d().workload}`}
                   sub={
                     <p class="subtitle">
-                      <StateBadge state={d().state} /> <span class="muted">{kindLabel(d().kind)} ·</span>{" "}
-                      <code class="small">{d().id}</code>
+                      <StateBadge state={d().state} />{" "}
+                      <Show when={d().changeKind === ChangeKind.AGENT_UPDATE}>
+                        <span class="badge tone-info" data-testid="agent-update-badge">
+                          Agent update{d().agentVersion ? ` to ${d().agentVersion}` : ""}
+                        </span>{" "}
+                      </Show>
+                      <span class="muted">{kindLabel(d().kind)} ·</span> <code class="small">{d().id}</code>
                     </p>
                   }
                 >
@@ -231,7 +334,7 @@ export function DeploymentDetail(props: { id: string }) {
 
                 <Show when={d().failure}>
                   {(f) => (
-                    <div class="callout callout-danger" role="note" aria-label="Failure">
+                    <div class="callout callout-danger" role="note" aria-label="Failure" data-testid="failure">
                       <p class="callout-title">{failureLabel(f().reason)}</p>
                       <p class="callout-body">{f().message || d().message}</p>
                     </div>
@@ -242,10 +345,16 @@ export function DeploymentDetail(props: { id: string }) {
                   <section class="card" aria-labelledby="what-h">
                     <h2 id="what-h">Target</h2>
                     <dl class="facts">
-                      <dt>Image</dt>
+                      <dt>{d().changeKind === ChangeKind.AGENT_UPDATE ? "Agent image" : "Image"}</dt>
                       <dd>
                         <ImageRef image={d().image} />
                       </dd>
+                      <Show when={d().changeKind !== ChangeKind.AGENT_UPDATE}>
+                        <dt>Digest</dt>
+                        <dd>
+                          <Digest d={d()} />
+                        </dd>
+                      </Show>
                       <dt>Agent</dt>
                       <dd>{agentName(agents.data(), d().agentId)}</dd>
                       <dt>Namespace</dt>
@@ -277,7 +386,17 @@ export function DeploymentDetail(props: { id: string }) {
                         </dd>
                       </Show>
                       <dt>Requested by</dt>
-                      <dd>{d().keyId ? <code class="small">{d().keyId}</code> : "admin"}</dd>
+                      <dd data-testid="requested-by">
+                        <Show
+                          when={d().trustPolicyId}
+                          fallback={d().keyId ? <code class="small">{d().keyId}</code> : "admin"}
+                        >
+                          GitHub OIDC, trust policy{" "}
+                          <a href="/trust">
+                            <code class="small">{d().trustPolicyId}</code>
+                          </a>
+                        </Show>
+                      </dd>
                     </dl>
                   </section>
                   <section class="card" aria-labelledby="origin-h">
@@ -285,6 +404,8 @@ export function DeploymentDetail(props: { id: string }) {
                     <Origin d={d()} />
                   </section>
                 </div>
+
+                <Show when={d().oidcClaims}>{(c) => <OidcClaimsCard claims={c()} policyId={d().trustPolicyId} />}</Show>
 
                 <section class="card" aria-labelledby="images-h">
                   <h2 id="images-h">Images</h2>
@@ -308,7 +429,13 @@ export function DeploymentDetail(props: { id: string }) {
                                 )}
                               </Show>
                             </div>
-                            <p class="timeline-message">{e.message}</p>
+                            <p class="timeline-message">
+                              {eventText(
+                                e.message,
+                                failureText(d()),
+                                e.failure ? failureLabel(e.failure.reason) : "Failed",
+                              )}
+                            </p>
                             <Show
                               when={
                                 e.replicas && e.replicas.desired > 0 && !/\breplicas?\b/.test(e.message)
@@ -322,7 +449,15 @@ export function DeploymentDetail(props: { id: string }) {
                                 </p>
                               )}
                             </Show>
-                            <Show when={e.failure}>
+                            <Show
+                              when={
+                                e.failure &&
+                                e.failure.message !== failureText(d()) &&
+                                !e.message.includes(e.failure.message)
+                                  ? e.failure
+                                  : undefined
+                              }
+                            >
                               {(f) => (
                                 <p class="small danger-text">
                                   {failureLabel(f().reason)}: {f().message}

@@ -1,35 +1,25 @@
-// The orchestrator's public gRPC URL, as agents and the GitHub Action must dial it. The browser
-// only knows the HTTP address, so the default is a guess (same host, port 50051) the user can
-// correct; the correction is remembered in localStorage.
+// The orchestrator's public gRPC URL, as agents and the GitHub Action must dial it: the one the
+// orchestrator is configured with (K8SDEPLOY_PUBLIC_URL, served in /dashboard-config.json). The
+// browser only knows the HTTP address it was served from, which is not that URL, so nothing is
+// guessed: when it is not configured the snippets show a placeholder until the user types one
+// (kept for this page view only, so a configured URL is never shadowed by an old entry).
 import { createSignal } from "solid-js";
+import { dashboardConfig } from "./dashboard-config.js";
 
-const KEY = "k8sdeploy.grpcUrl";
+export const GRPC_URL_PLACEHOLDER = "<ORCHESTRATOR_GRPC_URL>";
 
-export function defaultGrpcUrl(): string {
-  const scheme = location.protocol === "https:" ? "https" : "http";
-  const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
-  return `${scheme}://${host}:50051`;
+const [typed, setTyped] = createSignal<string | undefined>();
+
+/** The configured public URL ("" while loading or when K8SDEPLOY_PUBLIC_URL is unset). */
+export function configuredGrpcUrl(): string {
+  return dashboardConfig()?.publicGrpcUrl ?? "";
 }
 
-function saved(): string {
-  try {
-    return localStorage.getItem(KEY) ?? "";
-  } catch {
-    return "";
-  }
+/** What the snippets use: what the user typed, else the configured URL, else "". */
+export function grpcUrl(): string {
+  return typed() ?? configuredGrpcUrl();
 }
-
-const [grpcUrl, setGrpcUrlSignal] = createSignal(saved() || defaultGrpcUrl());
-
-export { grpcUrl };
 
 export function setGrpcUrl(value: string): void {
-  const trimmed = value.trim();
-  try {
-    if (trimmed === "" || trimmed === defaultGrpcUrl()) localStorage.removeItem(KEY);
-    else localStorage.setItem(KEY, trimmed);
-  } catch {
-    // ignore
-  }
-  setGrpcUrlSignal(trimmed);
+  setTyped(value.trim());
 }
