@@ -7,11 +7,10 @@
 // (The memory store's bound is in memory-store.test.ts and the store contract.)
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import test from "ava";
 import { createRedisStore } from "../orchestrator/src/store/redis-store.js";
-import { adminClient, deployRequest } from "./support/clients.js";
+import { adminClient } from "./support/clients.js";
+import { deployCallers, flood, type Outcome } from "./support/deploy-calls.js";
 import { node24 } from "./support/e2e.js";
 import { type Orchestrator, startOrchestrator } from "./support/orchestrator.js";
 import { type RedisServer, startRedisServer } from "./support/redis-server.js";
@@ -45,63 +44,6 @@ async function agentWithKey(o: Orchestrator) {
   const key = await admin.createDeployKey(agent.id);
   admin.close();
   return { agent, key };
-}
-
-function deployCallers(address: string, channels: number) {
-  return Array.from(
-    { length: channels },
-    () => new DeployServiceClient(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
-  );
-}
-
-interface Outcome {
-  ok: string[];
-  codes: Record<string, number>;
-}
-
-/**
- * `n` Deploys spread over the clients, all at once or (with `perSecond`) at that rate; resolves
- * when every one answered.
- */
-async function flood(
-  clients: DeployServiceClient[],
-  key: string,
-  n: number,
-  label: string,
-  deadlineMs = 60_000,
-  perSecond?: number,
-): Promise<Outcome> {
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${key}`);
-  const ok: string[] = [];
-  const codes: Record<string, number> = {};
-  const calls: Promise<void>[] = [];
-  const start = Date.now();
-  for (let i = 0; i < n; i++) {
-    if (perSecond !== undefined) {
-      const due = start + (i * 1000) / perSecond;
-      if (due - Date.now() >= 5) await new Promise((r) => setTimeout(r, due - Date.now()));
-    }
-    calls.push(
-      new Promise<void>((resolve) =>
-        clients[i % clients.length]!.deploy(
-          deployRequest({ namespace: "load", workload: `w${i % 50}`, image: `registry.example/${label}:${i}` }),
-          md,
-          { deadline: Date.now() + deadlineMs },
-          (err, res) => {
-            const name = err ? grpc.status[err.code] : "OK";
-            codes[name] = (codes[name] ?? 0) + 1;
-            if (err && err.code === grpc.status.INTERNAL && (codes.INTERNAL ?? 0) < 3)
-              console.error("INTERNAL", err.details);
-            if (!err && res.deployment) ok.push(res.deployment.id);
-            resolve();
-          },
-        ),
-      ),
-    );
-  }
-  await Promise.all(calls);
-  return { ok, codes };
 }
 
 async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
