@@ -4,7 +4,7 @@
 // Kubernetes. Floors, same run and same Node: bare Node, and a minimal grpc-js client (floors/
 // minimal-agent.ts, bundled with the agent's esbuild settings) that opens the same stream.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GetDeploymentResponse } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
@@ -30,9 +30,15 @@ export function node24(): string {
   return execFileSync("bash", [join(repoRoot, "scripts", "node24.sh"), "x64"], { encoding: "utf8" }).trim();
 }
 
-/** NODE_OPTIONS of the agent image (one source: agent/node-options, documented in agent/CONFIG.md). */
+/**
+ * NODE_OPTIONS the agent runs with, as in its image. The image sets none (scripts/images/build.mjs:
+ * no env beyond PATH and NODE_ENV); runtime flags under evaluation go into agent/node-options (one
+ * flag a line, `#` comments), which the bench then uses for both the agent and its floor.
+ */
 export function agentNodeOptions(): string {
-  return readFileSync(join(repoRoot, "agent", "node-options"), "utf8")
+  const file = join(repoRoot, "agent", "node-options");
+  if (!existsSync(file)) return "";
+  return readFileSync(file, "utf8")
     .split("\n")
     .filter((l) => l.trim() !== "" && !l.startsWith("#"))
     .join(" ")
