@@ -1,6 +1,7 @@
 // The benchmark table: one row per metric of issue 9, each next to the floor measured in the same
 // run, the ratio, the goal and whether it is met. Printed, written as JSON, and (on request) put
 // into the README between the bench markers.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../../test/support/tools.js";
@@ -101,4 +102,6 @@ export function updateReadme(rows: Row[], info: RunInfo): void {
     END,
   ].join("\n");
   writeFileSync(file, text.slice(0, start) + section + text.slice(end + END.length));
+  // Biome formats Markdown too (aligned tables), and `npm test` checks it.
+  execFileSync("npx", ["biome", "format", "--write", file], { cwd: repoRoot, stdio: "ignore" });
 }
