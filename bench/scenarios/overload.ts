@@ -56,7 +56,15 @@ export async function runOverload(store: StoreKind, options: OverloadOptions): P
       ratioText: `${lies} lies`,
       goal: "a failed call never deploys (0); none accepted lost",
       pass: lies === 0 && lost === 0,
-      details: { offered, accepted: done.ok, errors: done.errors, delivered: received.size, lies, lost },
+      details: {
+        offered,
+        accepted: done.ok,
+        errors: done.errors,
+        errorSamples: done.errorSamples,
+        delivered: received.size,
+        lies,
+        lost,
+      },
     });
   } finally {
     await sut.stop("SIGKILL");

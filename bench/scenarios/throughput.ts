@@ -27,6 +27,7 @@ interface CallersDone {
   windowStart: number;
   windowEnd: number;
   errors: Record<string, number>;
+  errorSamples: Record<string, string[]>;
   okIds: string[];
 }
 

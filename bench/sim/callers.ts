@@ -2,7 +2,8 @@
 // In:  {type: "start", address, keys, channels, concurrency, seconds, warmupSeconds, deadlineMs, rate?}
 //      closed loop with `concurrency` calls in flight over `channels` connections, or, with `rate`,
 //      open loop at that many calls per second (overload).
-// Out: {type: "done", ok, okInWindow, windowStart, windowEnd, errors: {code: count}, okIds: [...]}
+// Out: {type: "done", ok, okInWindow, windowStart, windowEnd, errors: {code: count}, errorSamples:
+// {code: [details]}, okIds: [...]}
 import { status } from "@grpc/grpc-js";
 import { DeployCaller, deployRequest } from "../lib/clients.js";
 
@@ -23,6 +24,8 @@ interface StartMessage {
 async function run(m: StartMessage): Promise<void> {
   const callers = Array.from({ length: m.channels }, () => new DeployCaller(m.address));
   const errors: Record<string, number> = {};
+  /** The details of the first few failures of each code (what an INTERNAL says, for instance). */
+  const errorSamples: Record<string, string[]> = {};
   const okIds: string[] = [];
   let ok = 0;
   let okInWindow = 0;
@@ -44,6 +47,10 @@ async function run(m: StartMessage): Promise<void> {
       const code = (err as { code?: number }).code;
       const name = code === undefined ? String(err) : (status[code] ?? String(code));
       errors[name] = (errors[name] ?? 0) + 1;
+      const samples = errorSamples[name] ?? [];
+      errorSamples[name] = samples;
+      const details = (err as { details?: string }).details ?? String(err);
+      if (samples.length < 3 && !samples.includes(details)) samples.push(details);
     }
   };
   if (m.rate) {
@@ -63,7 +70,9 @@ async function run(m: StartMessage): Promise<void> {
     );
   }
   for (const c of callers) c.close();
-  process.send?.({ type: "done", ok, okInWindow, windowStart, windowEnd: end, errors, okIds }, () => process.exit(0));
+  process.send?.({ type: "done", ok, okInWindow, windowStart, windowEnd: end, errors, errorSamples, okIds }, () =>
+    process.exit(0),
+  );
 }
 
 process.on("message", (m: StartMessage) => {
