@@ -100,6 +100,9 @@ test.serial(
   async (t) => {
     await page.goto(url("/trust"));
     await page.getByRole("heading", { name: "Trust policies", level: 1 }).waitFor();
+    // The issuer comes from /dashboard-config.json, fetched beside the page's own calls: wait for it
+    // (under load it arrives after the heading has rendered).
+    await page.locator("main code", { hasText: issuer.url }).first().waitFor();
     t.regex((await page.locator("main").textContent()) ?? "", new RegExp(issuer.url.replace(/[.:/]/g, "\\$&")));
     await page.selectOption("#trust-agent", agentId);
     await page.fill("#trust-repository", "acme/web");

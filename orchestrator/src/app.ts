@@ -21,11 +21,13 @@ import { AdminWebhooks } from "./notify/admin-webhooks.js";
 import { WebhookDispatcher } from "./notify/dispatcher.js";
 import { Sealer } from "./notify/sealed-secret.js";
 import { cachedFleetSnapshot } from "./observability/fleet.js";
+import { Admission, admitted } from "./rpc/admission.js";
 import { connectHandler } from "./rpc/connect-adapter.js";
-import { type GrpcService, grpcServices } from "./rpc/grpc-services.js";
+import { type DeployHandlers, type GrpcService, grpcServices } from "./rpc/grpc-services.js";
 import type { HttpHandler } from "./server/http-server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { createRedisStore } from "./store/redis-store.js";
+import { redisTarget } from "./store/redis-url.js";
 import type { Store } from "./store/store.js";
 import { AdminTrust } from "./trust/admin-trust.js";
 import { OidcTrust } from "./trust/oidc-trust.js";
@@ -73,6 +75,14 @@ export interface AppOptions {
   githubServerUrl?: string | undefined;
   /** Default 30. */
   authFailuresPerMinute?: number | undefined;
+  /** Redis WAIT before acknowledging (default 0). */
+  redisWaitReplicas?: number | undefined;
+  /** Unary calls handled at once, both ports (default 256). */
+  maxConcurrentCalls?: number | undefined;
+  /** Finished deployments are kept this long (default 30 days). */
+  retentionSeconds?: number | undefined;
+  /** Memory store: finished deployments kept at most (default 10 000). */
+  memoryMaxDeployments?: number | undefined;
   /** Webhook notifications (default: plain-text secrets, 8 attempts from 10 s, 10 s timeout, no loopback). */
   webhooks?: WebhookConfig | undefined;
   /** Issuer of the GitHub Actions ID tokens trust policies accept; default GitHub.com's. */
@@ -105,6 +115,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       agentUpdateIntervalSeconds: config.agentUpdateIntervalSeconds,
       githubServerUrl: config.githubServerUrl,
       authFailuresPerMinute: config.authFailuresPerMinute,
+      redisWaitReplicas: config.redisWaitReplicas,
+      maxConcurrentCalls: config.maxConcurrentCalls,
+      retentionSeconds: config.retentionSeconds,
+      memoryMaxDeployments: config.memoryMaxDeployments,
       webhooks: config.webhooks,
       oidcIssuer: config.oidcIssuer,
       publicUrl: config.publicUrl,
@@ -121,9 +135,25 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
           warn: (obj, msg) => log.warn(obj, msg),
           redisError: (connection) => metrics.redisErrors.inc({ connection }),
         },
+        waitReplicas: options.redisWaitReplicas,
+        retentionSeconds: options.retentionSeconds,
       })
-    : new MemoryStore();
-  log.info({ store: options.redisUrl ? "redis" : "memory", replicaId: options.replicaId }, "store ready");
+    : new MemoryStore({
+        retentionSeconds: options.retentionSeconds,
+        maxFinishedDeployments: options.memoryMaxDeployments,
+      });
+  log.info(
+    {
+      store: options.redisUrl
+        ? redisTarget(options.redisUrl).kind === "cluster"
+          ? "redis-cluster"
+          : "redis"
+        : "memory",
+      replicaId: options.replicaId,
+      waitReplicas: options.redisUrl ? (options.redisWaitReplicas ?? 0) : undefined,
+    },
+    "store ready",
+  );
   const verifier = new OidcVerifier({ issuer: options.oidcIssuer ?? GITHUB_ISSUER });
   const auth = new Authenticator(store, options.adminToken, new OidcTrust(store, verifier));
   const authGuard = new AuthGuard(options.authFailuresPerMinute ?? 30, log, metrics);
@@ -171,7 +201,13 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   dispatcher.start();
   const webhooks = new AdminWebhooks(store, agents, sealer, webhookConfig.allowLoopback);
   const trust = new AdminTrust(store, agents, verifier.issuer);
-  const admin = auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks, trust));
+  // One limit for the unary calls of both ports (rpc/admission.ts); streams are not counted.
+  const admission = new Admission(options.maxConcurrentCalls ?? 256, log);
+  const admin = admitted(
+    admission,
+    auditAdmin(log, adminHandlers(auth, agents, keys, deployments, describe, webhooks, trust)),
+    ["watchDeployments"],
+  );
   metrics.setSources({
     streamVersions: () => hub.streamVersions(),
     fleet: cachedFleetSnapshot(store),
@@ -179,13 +215,13 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
   });
   const webDist = options.webDist ?? defaultWebDist();
   if (!webDist) log.warn("web/dist not found: the dashboard is not served (run `npm run build`)");
-  const services = grpcServices(log, hub, deploy, admin);
-  const deployHandlers = {
-    deploy: deploy.deploy,
-    getDeployment: deploy.getDeployment,
+  const deployHandlers: DeployHandlers = {
+    deploy: admission.wrap(deploy.deploy),
+    getDeployment: admission.wrap(deploy.getDeployment),
     watchDeployment: deploy.watchDeployment,
-    cancelDeployment: deploy.cancelDeployment,
+    cancelDeployment: admission.wrap(deploy.cancelDeployment),
   };
+  const services = grpcServices(log, hub, deployHandlers, admin);
   return {
     store,
     grpcServices: [services.agent, services.deploy, services.admin],
@@ -213,6 +249,7 @@ export async function createAppWith(options: AppOptions, log: Logger): Promise<A
     authGuard,
     ready: () => store.ping(),
     shutdown: async () => {
+      admission.stop();
       describe.stop();
       autoUpdater.stop();
       await expiry.stop();

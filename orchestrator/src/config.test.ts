@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { ConfigError, configMarkdown, configTable, configVariables, loadConfig } from "./config.js";
+import { redisTarget } from "./store/redis-url.js";
 
 const TOKEN = "t".repeat(24);
 
@@ -40,6 +41,43 @@ test("defaults", (t) => {
   t.is(c.describeTimeoutSeconds, 10);
   t.deepEqual(c.corsOrigins, []);
   t.is(c.shutdownGraceSeconds, 10);
+  t.is(c.redisWaitReplicas, 0);
+  t.is(c.maxConcurrentCalls, 256);
+  t.is(c.retentionSeconds, 30 * 86_400);
+  t.is(c.memoryMaxDeployments, 10_000);
+});
+
+test("a Redis Cluster by seed nodes waits for one replica unless told otherwise", (t) => {
+  const cluster = loadConfig(
+    env({ K8SDEPLOY_REDIS_URL: "redis+cluster://u:p%40ss@10.0.0.1:7000,[::1]:7001,redis-2:7002" }),
+  );
+  t.is(cluster.redisWaitReplicas, 1);
+  t.deepEqual(redisTarget(cluster.redisUrl ?? ""), {
+    kind: "cluster",
+    nodes: [
+      { host: "10.0.0.1", port: 7000 },
+      { host: "::1", port: 7001 },
+      { host: "redis-2", port: 7002 },
+    ],
+    username: "u",
+    password: "p@ss",
+    tls: false,
+  });
+  t.is(redisTarget("rediss+cluster://h:1").kind === "cluster" && redisTarget("rediss+cluster://h:1").tls, true);
+  const off = loadConfig(env({ K8SDEPLOY_REDIS_URL: "redis+cluster://h:7000", K8SDEPLOY_REDIS_WAIT_REPLICAS: "0" }));
+  t.is(off.redisWaitReplicas, 0);
+  const single = loadConfig(env({ K8SDEPLOY_REDIS_URL: "redis://h:6379", K8SDEPLOY_REDIS_WAIT_REPLICAS: "2" }));
+  t.is(single.redisWaitReplicas, 2);
+  const limits = loadConfig(
+    env({
+      K8SDEPLOY_MAX_CONCURRENT_CALLS: "8",
+      K8SDEPLOY_RETENTION_DAYS: "1",
+      K8SDEPLOY_MEMORY_MAX_DEPLOYMENTS: "100",
+    }),
+  );
+  t.is(limits.maxConcurrentCalls, 8);
+  t.is(limits.retentionSeconds, 86_400);
+  t.is(limits.memoryMaxDeployments, 100);
 });
 
 test("replica ids differ between loads by default", (t) => {
@@ -93,7 +131,19 @@ const bad: [variable: string, value: string, message: RegExp][] = [
   ["K8SDEPLOY_GRPC_LISTEN", "127.0.0.1:70000", /"127\.0\.0\.1:70000" is not host:port/],
   ["K8SDEPLOY_GRPC_LISTEN", ":50051", /is not host:port/],
   ["K8SDEPLOY_HTTP_LISTEN", "localhost", /^K8SDEPLOY_HTTP_LISTEN: "localhost" is not host:port/],
-  ["K8SDEPLOY_REDIS_URL", "http://redis:6379", /^K8SDEPLOY_REDIS_URL: scheme "http:" is not redis: or rediss:/],
+  [
+    "K8SDEPLOY_REDIS_URL",
+    "http://redis:6379",
+    /^K8SDEPLOY_REDIS_URL: scheme "http:" is not redis:, rediss:, redis\+cluster:/,
+  ],
+  [
+    "K8SDEPLOY_REDIS_URL",
+    "redis+cluster://",
+    /^K8SDEPLOY_REDIS_URL: a redis\+cluster:\/\/ URL needs at least one seed node/,
+  ],
+  ["K8SDEPLOY_REDIS_URL", "redis+cluster://a:1,b", /^K8SDEPLOY_REDIS_URL: cluster node "b" is not host:port/],
+  ["K8SDEPLOY_REDIS_WAIT_REPLICAS", "two", /^K8SDEPLOY_REDIS_WAIT_REPLICAS: "two" is not a whole number 0\.\.16/],
+  ["K8SDEPLOY_MAX_CONCURRENT_CALLS", "0", /^K8SDEPLOY_MAX_CONCURRENT_CALLS: 0 is out of range 1\.\.100000/],
   ["K8SDEPLOY_REDIS_URL", "redis-host:6379", /^K8SDEPLOY_REDIS_URL: scheme "redis-host:"/],
   ["K8SDEPLOY_REDIS_URL", "not a url", /^K8SDEPLOY_REDIS_URL: is not a URL/],
   ["K8SDEPLOY_REDIS_URL", "redis://:hunter2@redis/x", /^K8SDEPLOY_REDIS_URL: path "\/x" is not a database number/],

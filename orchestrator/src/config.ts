@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { InvalidImageReferenceError, parseImageReference } from "@k8sdeploy/proto/contract/image-ref.js";
 import { valid as validSemver } from "semver";
 import { z } from "zod";
+import { type RedisTarget, RedisUrlError, redisTarget } from "./store/redis-url.js";
 
 /** Thrown by loadConfig. The message names every offending variable and what is wrong with it. */
 export class ConfigError extends Error {
@@ -55,8 +56,19 @@ export type AdminTokenSource =
 export interface Config {
   grpcListen: ListenAddress;
   httpListen: ListenAddress;
-  /** redis:// or rediss:// URL; undefined selects the in-memory store. May contain a password. */
+  /**
+   * redis://, rediss:// or redis+cluster:// (seed nodes) URL; undefined selects the in-memory store.
+   * May contain a password.
+   */
   redisUrl: string | undefined;
+  /** Replicas every write must reach (Redis WAIT) before Deploy answers or a result is acknowledged. */
+  redisWaitReplicas: number;
+  /** Calls (unary, both ports) handled at once; more are refused with UNAVAILABLE before any work. */
+  maxConcurrentCalls: number;
+  /** How long a finished deployment (record, events, idempotency key) is kept. */
+  retentionSeconds: number;
+  /** The memory store keeps at most this many finished deployments (oldest dropped first). */
+  memoryMaxDeployments: number;
   /** Always set: from K8SDEPLOY_ADMIN_TOKEN or `<dataDir>/admin-token` (generated if missing). */
   adminToken: string;
   adminTokenSource: AdminTokenSource;
@@ -145,7 +157,31 @@ export const configTable: readonly ConfigTableRow[] = [
     variable: "K8SDEPLOY_REDIS_URL",
     default: "(unset: in-memory store)",
     description:
-      "`redis://` or `rediss://` URL of the Redis that stores agents, keys, queues and deployments. Needed for durability and for more than one replica.",
+      "`redis://` or `rediss://` URL of the Redis that stores agents, keys, queues and deployments, or `redis+cluster://[user:password@]host:port,host:port,…` (`rediss+cluster://` for TLS) with seed nodes of a Redis Cluster (7.0+: the bus uses sharded Pub/Sub). Needed for durability and for more than one replica.",
+  },
+  {
+    variable: "K8SDEPLOY_REDIS_WAIT_REPLICAS",
+    default: "1 with a Redis Cluster, else 0",
+    description:
+      "Replicas that must have a write (Redis `WAIT`, at most 2 s) before Deploy answers and before an agent's result is acknowledged, so that a failover loses no acknowledged deploy. 0..16; 0 turns it off. When fewer replicas answer in time the call still succeeds and a warning is logged.",
+  },
+  {
+    variable: "K8SDEPLOY_MAX_CONCURRENT_CALLS",
+    default: "256",
+    description:
+      'Unary calls (Deploy, admin calls; both ports) one replica works on at once. Calls beyond it are refused at once with UNAVAILABLE ("overloaded … retry") before anything is stored, so overload never makes a caller believe a deploy failed while it runs. 1..100000.',
+  },
+  {
+    variable: "K8SDEPLOY_RETENTION_DAYS",
+    default: "30",
+    description:
+      "How long a finished deployment (its record, events and idempotency key) is kept after it ended, in both stores; queued and running ones are never dropped. 1..3650.",
+  },
+  {
+    variable: "K8SDEPLOY_MEMORY_MAX_DEPLOYMENTS",
+    default: "10000",
+    description:
+      "The in-memory store keeps at most this many finished deployments (the oldest are dropped first), so that it stays bounded like Redis. 100..10000000.",
   },
   {
     variable: "K8SDEPLOY_ADMIN_TOKEN",
@@ -414,21 +450,29 @@ const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const redisUrl = envString.transform((raw, ctx): string | undefined => {
   if (blank(raw)) return undefined;
   const v = raw.trim();
-  let url: URL;
+  let target: RedisTarget;
   try {
-    url = new URL(v);
-  } catch {
+    target = redisTarget(v);
+  } catch (e) {
     // Never echo the value: it may hold a password.
-    return fail(ctx, "is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://…)");
+    return fail(ctx, e instanceof RedisUrlError ? e.message : "is not a valid Redis URL");
   }
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    return fail(ctx, `scheme ${q(url.protocol)} is not redis: or rediss:`);
-  }
-  if (!url.hostname) return fail(ctx, "has no host");
-  if (url.pathname && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname)) {
-    return fail(ctx, `path ${q(url.pathname)} is not a database number`);
+  if (target.kind === "single") {
+    const url = new URL(v);
+    if (!url.hostname) return fail(ctx, "has no host");
+    if (url.pathname && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname)) {
+      return fail(ctx, `path ${q(url.pathname)} is not a database number`);
+    }
   }
   return v;
+});
+
+/** Unset: 1 for a Redis Cluster (every master should have a replica), else 0. */
+const waitReplicas = envString.transform((raw, ctx): number | undefined => {
+  if (blank(raw)) return undefined;
+  const v = raw.trim();
+  if (!/^\d+$/.test(v) || Number(v) > 16) return fail(ctx, `${q(raw)} is not a whole number 0..16`);
+  return Number(v);
 });
 
 const ADMIN_TOKEN_MIN = 24;
@@ -630,6 +674,10 @@ const envShape = {
   K8SDEPLOY_GRPC_LISTEN: listen("0.0.0.0:50051"),
   K8SDEPLOY_HTTP_LISTEN: listen("0.0.0.0:8080"),
   K8SDEPLOY_REDIS_URL: redisUrl,
+  K8SDEPLOY_REDIS_WAIT_REPLICAS: waitReplicas,
+  K8SDEPLOY_MAX_CONCURRENT_CALLS: integer(256, 1, 100_000),
+  K8SDEPLOY_RETENTION_DAYS: integer(30, 1, 3650),
+  K8SDEPLOY_MEMORY_MAX_DEPLOYMENTS: integer(10_000, 100, 10_000_000),
   K8SDEPLOY_ADMIN_TOKEN: adminToken,
   K8SDEPLOY_DATA_DIR: envString.transform((raw) => path.resolve(blank(raw) ? ".k8sdeploy" : raw.trim())),
   K8SDEPLOY_TLS_CERT_FILE: optionalPath,
@@ -787,6 +835,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     grpcListen: e.K8SDEPLOY_GRPC_LISTEN,
     httpListen: e.K8SDEPLOY_HTTP_LISTEN,
     redisUrl: e.K8SDEPLOY_REDIS_URL,
+    redisWaitReplicas:
+      e.K8SDEPLOY_REDIS_WAIT_REPLICAS ??
+      (e.K8SDEPLOY_REDIS_URL && redisTarget(e.K8SDEPLOY_REDIS_URL).kind === "cluster" ? 1 : 0),
+    maxConcurrentCalls: e.K8SDEPLOY_MAX_CONCURRENT_CALLS,
+    retentionSeconds: e.K8SDEPLOY_RETENTION_DAYS * 86_400,
+    memoryMaxDeployments: e.K8SDEPLOY_MEMORY_MAX_DEPLOYMENTS,
     ...token,
     dataDir: e.K8SDEPLOY_DATA_DIR,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,

@@ -27,7 +27,7 @@ export const redactPaths: readonly string[] = [
 ];
 
 export interface CreateLoggerOptions {
-  /** Where to write; default stderr (synchronous, so nothing is lost on process.exit). */
+  /** Where to write; default stderr (see stderrDestination). */
   destination?: DestinationStream;
 }
 
@@ -43,8 +43,26 @@ export function createLogger(
       redact: { paths: [...redactPaths], censor: "[redacted]" },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 2, sync: true }),
+    options.destination ?? stderrDestination(),
   );
+}
+
+/**
+ * stderr, written asynchronously: a synchronous write blocks the whole process whenever whoever
+ * reads the logs (a container runtime, a pipe) falls behind — under load that was a sixth of a busy
+ * replica's time, with one line per deploy. What is still queued is written synchronously when
+ * the process exits, process.exit() included, so nothing is lost on a normal stop.
+ */
+function stderrDestination(): DestinationStream {
+  const destination = pino.destination({ dest: 2, sync: false });
+  process.once("exit", () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stderr is gone (EPIPE): nothing can be written anyway
+    }
+  });
+  return destination;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,6 +55,18 @@ export function deployClient(address: string, token: string) {
 export function adminClient(address: string, token: string) {
   const client = new AdminServiceClient(address, grpc.credentials.createInsecure());
   return {
+    createAgent: (name: string) =>
+      new Promise<{ id: string; token: string }>((resolve, reject) =>
+        client.createAgent({ name }, bearer(token), (err, res) =>
+          err ? reject(err) : resolve({ id: res.agent!.id, token: res.token }),
+        ),
+      ),
+    createDeployKey: (agentId: string) =>
+      new Promise<string>((resolve, reject) =>
+        client.createDeployKey({ agentId, name: "test", namespaces: [], workloads: [] }, bearer(token), (err, res) =>
+          err ? reject(err) : resolve(res.key),
+        ),
+      ),
     listDeployments: (req: Partial<ListDeploymentsRequest> = {}) =>
       new Promise<ListDeploymentsResponse>((resolve, reject) =>
         client.listDeployments(

@@ -19,6 +19,12 @@ export interface StartOrchestratorOptions {
   env?: Record<string, string | undefined>;
   /** Wait this long for the "listening" line (default 30 s). */
   timeoutMs?: number;
+  /** Node options before the script (e.g. `--cpu-prof`), for the benchmarks. */
+  nodeArgs?: string[];
+  /** Node binary (default: the one running the tests), e.g. Node 24 as in the image. */
+  node?: string;
+  /** Script to run instead of the built CLI (e.g. a single-file bundle); it gets `serve`. */
+  script?: string;
 }
 
 export interface ExitStatus {
@@ -82,7 +88,15 @@ export async function startOrchestrator(options: StartOrchestratorOptions = {}):
     K8SDEPLOY_DATA_DIR: await tempDir("k8sd-orch-"),
     ...options.env,
   });
-  const child = spawn(process.execPath, [cliPath, "serve"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    options.node ?? process.execPath,
+    [...(options.nodeArgs ?? []), options.script ?? cliPath, "serve"],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   live.add(child);
   let stderr = "";
   let stdout = "";

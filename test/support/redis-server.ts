@@ -16,6 +16,10 @@ export interface RedisServerOptions {
   port?: number;
   /** Milliseconds to wait for PING to answer. Default 10 s. */
   startTimeoutMs?: number;
+  /** appendfsync policy. Default "always" (a SIGKILL loses nothing); the benchmarks use Redis's own default, "everysec". */
+  appendfsync?: "always" | "everysec";
+  /** Extra redis-server arguments (e.g. cluster mode). */
+  extraArgs?: string[];
 }
 
 export interface RedisServer {
@@ -51,7 +55,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       "--appendonly",
       appendonly ? "yes" : "no",
       "--appendfsync",
-      "always",
+      options.appendfsync ?? "always",
       "--save",
       "",
       "--pidfile",
@@ -60,6 +64,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       join(dir, "redis.log"),
       "--daemonize",
       "no",
+      ...(options.extraArgs ?? []),
     ];
     const proc = spawn(REDIS_SERVER_BINARY, args, { stdio: "ignore" });
     child = proc;

@@ -1,7 +1,10 @@
 // The agent streams held by this replica. A newer connection of an agent supersedes the older
 // one on any replica (newest wins: a restarted agent pod must not wait for a half-dead TCP
 // connection to time out). One timer per process, not per agent, checks liveness and re-reads
-// queues in case a cross-replica notification was lost.
+// queues in case a cross-replica notification was lost: after the bus reconnected (`resync`) every
+// queue, else each queue once every few minutes, a few at a time, so that an idle fleet costs
+// almost nothing and no burst stalls the event loop.
+import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnectRequest, ConnectResponse, Hello } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import type { Logger } from "pino";
@@ -20,6 +23,11 @@ import { TokenExpiry } from "./token-expiry.js";
 const HELLO_TIMEOUT_MS = 10_000;
 const SWEEP_INTERVAL_MS = 10_000;
 const SILENT_LIMIT_MS = (HEARTBEAT_INTERVAL_SECONDS * 3 + 5) * 1000;
+/** Every queue is re-read at least this often anyway (a wake-up lost without the bus noticing). */
+const REPUMP_INTERVAL_MS = 300_000;
+/** Queued re-reads run this many at a time, every PUMP_TICK_MS (1 000/s). */
+const PUMP_BATCH = 100;
+const PUMP_TICK_MS = 100;
 
 export interface AgentHubOptions {
   store: Store;
@@ -36,6 +44,9 @@ export class AgentHub {
   private readonly sessions = new Map<string, AgentSession>();
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  /** Agents whose queue is to be re-read (in order, each once). */
+  private readonly toPump = new Set<string>();
   private shuttingDown = false;
   private readonly tokens: TokenExpiry;
 
@@ -149,6 +160,8 @@ export class AgentHub {
       { store, replicaId, log, metrics, outcomes },
       (s) => this.onSessionClosed(s),
     );
+    // Spread the periodic re-reads of the fleet over the interval.
+    session.lastPumpedAt = Date.now() - Math.floor(Math.random() * REPUMP_INTERVAL_MS);
     const previous = this.sessions.get(agentId);
     this.sessions.set(agentId, session);
     previous?.drain(DrainReason.DRAIN_REASON_SUPERSEDED, false);
@@ -192,24 +205,22 @@ export class AgentHub {
     this.tokens.forget(session.agentId, session);
     metrics.agentsConnected.set(this.sessions.size);
     log.info({ agentId: session.agentId, connectionId: session.connectionId }, "agent disconnected");
-    // A newer local session owns the record now.
-    if (current !== undefined && current !== session) return;
-    void (async () => {
-      const current = await store.agents.getAgent(session.agentId);
-      if (current?.connectionId === session.connectionId) {
-        await store.agents.updateAgent(session.agentId, {
-          connectionId: undefined,
-          replicaId: undefined,
-          lastSeenAt: new Date(),
-        });
-      }
-    })().catch((err: unknown) => log.warn({ err }, "recording an agent disconnect failed"));
+    // A newer local session owns the record now; while shutting down, shutdown() records them all.
+    if ((current !== undefined && current !== session) || this.shuttingDown) return;
+    store.agents
+      .releaseAgent(session.agentId, session.connectionId, new Date())
+      .catch((err: unknown) => log.warn({ err, agentId: session.agentId }, "recording an agent disconnect failed"));
   }
 
   private onBus(message: BusMessage): void {
     switch (message.type) {
       case "queued":
         void this.sessions.get(message.agentId)?.pump(false);
+        return;
+      case "resync":
+        // Wake-ups may have been lost while the bus was away: re-read every queue, paced.
+        for (const id of this.sessions.keys()) this.toPump.add(id);
+        this.schedulePumps();
         return;
       case "agent-connected": {
         const session = this.sessions.get(message.agentId);
@@ -239,8 +250,25 @@ export class AgentHub {
         session.fail(grpc.status.UNAVAILABLE, "no heartbeat from the agent; reconnect");
         continue;
       }
-      void session.pump(false);
+      if (now - session.lastPumpedAt > REPUMP_INTERVAL_MS) this.toPump.add(session.agentId);
     }
+    this.schedulePumps();
+  }
+
+  /** Re-reads the queued agents' queues, PUMP_BATCH every PUMP_TICK_MS. */
+  private schedulePumps(): void {
+    if (this.pumpTimer || this.toPump.size === 0 || this.shuttingDown) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      let n = 0;
+      for (const id of this.toPump) {
+        this.toPump.delete(id);
+        void this.sessions.get(id)?.pump(false);
+        if (++n >= PUMP_BATCH) break;
+      }
+      this.schedulePumps();
+    }, PUMP_TICK_MS);
+    this.pumpTimer.unref();
   }
 
   /** Tells every agent to reconnect (elsewhere) and closes the streams. */
@@ -248,20 +276,29 @@ export class AgentHub {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.timer);
+    clearTimeout(this.pumpTimer);
     this.subscription?.close();
     const sessions = [...this.sessions.values()];
     for (const session of sessions) {
       // Spread reconnects so the surviving replicas are not hit all at once.
       session.drain(DrainReason.DRAIN_REASON_SHUTDOWN, true, Math.floor(Math.random() * 2000));
     }
-    await Promise.allSettled(
-      sessions.map((s) =>
-        this.options.store.agents.updateAgent(s.agentId, {
-          connectionId: undefined,
-          replicaId: undefined,
-          lastSeenAt: new Date(),
-        }),
-      ),
+    // Recorded here, before the store closes (the sessions' own bookkeeping is skipped while shutting
+    // down): each record is cleared only if it still names this replica's connection, since a
+    // drained agent may have reconnected elsewhere already.
+    const now = new Date();
+    const results = await Promise.allSettled(
+      sessions.map((s) => this.options.store.agents.releaseAgent(s.agentId, s.connectionId, now)),
     );
+    const failed = results.filter((r) => r.status === "rejected").length;
+    if (failed > 0) {
+      const first = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      this.options.log.warn(
+        { failed, agents: sessions.length, err: first?.reason },
+        "could not record the disconnect of some agents (they show as offline within a minute anyway)",
+      );
+    }
+    // Let messages the agents sent before the drain finish storing (bounded by their own retries).
+    await Promise.race([Promise.allSettled(sessions.map((s) => s.settled())), sleep(2000, undefined, { ref: false })]);
   }
 }

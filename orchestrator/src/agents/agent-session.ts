@@ -33,7 +33,12 @@ import { HEARTBEAT_INTERVAL_SECONDS } from "./connection-state.js";
 const TAKE_BATCH = 100;
 /** A describe request nobody waits for any more is not worth delivering. */
 const DESCRIBE_MAX_AGE_MS = 60_000;
-const LAST_SEEN_WRITE_INTERVAL_MS = 15_000;
+/**
+ * lastSeenAt is written at most this often (heartbeats come every 20 s, so about every 40 s): well
+ * inside the 70 s after which an agent counts as gone (connection-state.ts), and half the writes of
+ * an idle fleet compared with writing on every heartbeat.
+ */
+const LAST_SEEN_WRITE_INTERVAL_MS = 35_000;
 
 export interface SessionDeps {
   store: Store;
@@ -88,6 +93,8 @@ export class AgentSession {
   retryDelaysMs: readonly number[] = STORE_RETRY_DELAYS_MS;
   attemptTimeoutMs = STORE_ATTEMPT_TIMEOUT_MS;
   private lastSeenWrittenAt = Date.now();
+  /** When the queue was last read for this stream (the hub's sweep re-reads it now and then). */
+  lastPumpedAt = Date.now();
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
@@ -135,6 +142,7 @@ export class AgentSession {
       return;
     }
     this.pumping = true;
+    this.lastPumpedAt = Date.now();
     try {
       let pending = includePending;
       do {
@@ -151,7 +159,8 @@ export class AgentSession {
         }
       } while (this.pumpAgain && !this.closed);
     } catch (err) {
-      this.deps.log.warn({ err, agentId: this.agentId }, "reading the agent's queue failed; will retry");
+      if (!this.closed)
+        this.deps.log.warn({ err, agentId: this.agentId }, "reading the agent's queue failed; will retry");
     } finally {
       this.pumping = false;
     }
@@ -223,6 +232,7 @@ export class AgentSession {
           this.fail(grpc.status.UNAVAILABLE, "the orchestrator could not store a message; reconnect and send it again");
           return;
         }
+        if (this.closed) return; // the stream (or the whole replica) is going away: the agent sends it again
         this.deps.log.warn(
           { err, agentId: this.agentId, message: msg.$case, attempt: attempt + 1 },
           "storing an agent message failed; retrying",
@@ -255,13 +265,16 @@ export class AgentSession {
           this.reportDropped(id, bounded.dropped);
           const { applied, verdict } = await this.applyRule(id, applyResult(this.agentId, now, bounded.value), now);
           if (verdict?.kind !== "refuse") {
-            await store.queue.ack(this.agentId, id);
-            if (applied) {
-              this.deps.outcomes.ended(applied.deployment);
-              if (applied.deployment.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED) {
-                await supersedeOlder(store, applied.deployment, this.deps.metrics, this.deps.log, this.deps.outcomes);
-              }
-            }
+            // Together (one round trip): the queue entry goes, and older queued deploys of the same
+            // workload are looked for (supersedeOlder skips this command itself).
+            if (applied) this.deps.outcomes.ended(applied.deployment);
+            const succeeded = applied?.deployment.state === DeploymentState.DEPLOYMENT_STATE_SUCCEEDED;
+            await Promise.all([
+              store.queue.ack(this.agentId, id),
+              succeeded && applied
+                ? supersedeOlder(store, applied.deployment, this.deps.metrics, this.deps.log, this.deps.outcomes)
+                : undefined,
+            ]);
           }
         } else {
           state.owned ??= await store.queue.ack(this.agentId, id);
@@ -274,6 +287,9 @@ export class AgentSession {
             );
           }
         }
+        // Acknowledged only once stored on the replicas too: a failover must not lose a result the
+        // agent was told is safe (it forgets it then).
+        await store.syncReplicas();
         this.send({ msg: { $case: "resultAck", value: { commandId: id } } });
         return;
       }
@@ -336,9 +352,7 @@ export class AgentSession {
   private async touchLastSeen(now: Date): Promise<void> {
     if (now.getTime() - this.lastSeenWrittenAt < LAST_SEEN_WRITE_INTERVAL_MS) return;
     this.lastSeenWrittenAt = now.getTime();
-    const current = await this.deps.store.agents.getAgent(this.agentId);
-    if (current?.connectionId === this.connectionId)
-      await this.deps.store.agents.updateAgent(this.agentId, { lastSeenAt: now });
+    await this.deps.store.agents.touchAgent(this.agentId, this.connectionId, now);
   }
 
   /** Asks the agent to go away (and whether to come back), then ends the stream. */

@@ -20,7 +20,7 @@ import { newDeploymentId } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import { AsyncQueue } from "../rpc/async-queue.js";
 import type { CallContext } from "../rpc/handler.js";
-import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../rpc/rpc-error.js";
+import { Code, failedPrecondition, invalidArgument, notFound, permissionDenied, RpcError } from "../rpc/rpc-error.js";
 import type { KeyRecord, Store, TrustPolicyRecord } from "../store/store.js";
 import {
   asStoreUpdate,
@@ -103,6 +103,9 @@ function callerLabel(caller: Caller): string {
 }
 
 export class DeployService {
+  /** `key <id>` / `policy <id>` → when this process last recorded its use (see dueForTouch). */
+  private readonly touchedAt = new Map<string, number>();
+
   constructor(private readonly deps: DeployServiceDeps) {}
 
   deploy = async (request: DeployRequest, ctx: CallContext): Promise<DeployResponse> => {
@@ -112,6 +115,9 @@ export class DeployService {
     }
     const valid = validateDeployRequest(request);
     const now = new Date();
+    // The caller is gone (deadline passed, cancelled) before anything was stored: do nothing.
+    if (ctx.signal.aborted)
+      throw new RpcError(Code.CANCELLED, "the call ended before the deploy was accepted; nothing was done");
     let initial: { deployment: Deployment; event: DeploymentEvent };
     let scope: string | undefined;
     let via: Record<string, unknown>;
@@ -174,17 +180,34 @@ export class DeployService {
 
   /** Best effort and coarse: a hot key must never fail or slow down its deploys. */
   private touchKey(key: KeyRecord, now: Date): void {
-    if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    if (!this.dueForTouch(`key ${key.id}`, key.lastUsedAt, now)) return;
     this.deps.store.keys.updateKey(key.id, { lastUsedAt: now }).catch((err: unknown) => {
       this.deps.log.debug({ err, keyId: key.id }, "recording when a deploy key was last used failed");
     });
   }
 
   private touchPolicy(policy: TrustPolicyRecord, now: Date): void {
-    if (policy.lastUsedAt && now.getTime() - policy.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    if (!this.dueForTouch(`policy ${policy.id}`, policy.lastUsedAt, now)) return;
     this.deps.store.trust.updatePolicy(policy.id, { lastUsedAt: now }).catch((err: unknown) => {
       this.deps.log.debug({ err, trustPolicyId: policy.id }, "recording when a trust policy was last used failed");
     });
+  }
+
+  /**
+   * Whether `lastUsedAt` of a key or policy is worth writing: at most once per record and
+   * LAST_USED_RESOLUTION_MS in this process, however hot it is (concurrent Deploys all read the
+   * same stale lastUsedAt, and their writes would only contend for the same record).
+   */
+  private dueForTouch(id: string, lastUsedAt: Date | undefined, now: Date): boolean {
+    if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return false;
+    const touched = this.touchedAt.get(id);
+    if (touched !== undefined && now.getTime() - touched < LAST_USED_RESOLUTION_MS) return false;
+    this.touchedAt.set(id, now.getTime());
+    if (this.touchedAt.size > 10_000) {
+      for (const [other, at] of this.touchedAt)
+        if (now.getTime() - at >= LAST_USED_RESOLUTION_MS) this.touchedAt.delete(other);
+    }
+    return true;
   }
 
   /** Stores a new deployment and queues its command (shared with RollbackDeployment). */
@@ -201,14 +224,25 @@ export class DeployService {
     // An idempotent retry of a still-queued deployment re-queues it: enqueue ignores a command id
     // that is already queued, and this repairs a crash between storing and queueing.
     if (created || deployment.state === initial.deployment.state) {
-      await store.queue.enqueue(deployment.agentId, {
+      // Sent together, after the record exists: the wake-up reaches this replica's own stream of the
+      // agent at once (the bus hands local listeners their messages without a Redis round trip), so
+      // the stream's read of the queue follows the enqueue in the same write.
+      // The wake-up is best effort (a lost one is made up by the hub's sweep): once the command is
+      // queued the deploy is accepted, whatever happens to it.
+      const queued = store.queue.enqueue(deployment.agentId, {
         id: deployment.id,
         createdAt: deployment.createdAt,
         expiresAt: deployment.queueDeadline,
         payload: { $case: "deploy", value: deployCommandOf(deployment) },
       });
-      await store.bus.publish({ type: "queued", agentId: deployment.agentId });
+      const woken = store.bus.publish({ type: "queued", agentId: deployment.agentId }).catch((err: unknown) => {
+        this.deps.log.debug({ err, agentId: deployment.agentId }, "waking the agent's stream failed; the sweep will");
+      });
+      await queued;
+      await woken;
     }
+    // Answer only once the queued command is on the replicas (a failover must not lose it).
+    await store.syncReplicas();
     if (created) this.deps.metrics.deploymentsCreated.inc();
     return { deployment, created };
   }

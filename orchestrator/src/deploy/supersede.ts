@@ -9,8 +9,14 @@ import type { Store } from "../store/store.js";
 import { asStoreUpdate, createdBefore, isFinal, supersedeRule, type Verdict } from "./lifecycle.js";
 import type { Outcomes } from "./outcome.js";
 
-/** How many queued commands of the agent are looked at (queues are short; this bounds the work). */
+/** How many queued commands of the agent are looked at at most (this bounds the work). */
 const SCAN_LIMIT = 1000;
+/**
+ * Queues are oldest first, and older commands are what is looked for: the first few entries are
+ * read, and the rest only when every one of them is older than `newer` (a long backlog of older
+ * commands). A busy agent's queue then costs a short read per success, not the whole backlog.
+ */
+const FIRST_SCAN = 32;
 
 export async function supersedeOlder(
   store: Store,
@@ -19,7 +25,10 @@ export async function supersedeOlder(
   log: Logger,
   outcomes: Outcomes,
 ): Promise<void> {
-  const commands = await store.queue.list(newer.agentId, SCAN_LIMIT);
+  const first = await store.queue.list(newer.agentId, FIRST_SCAN);
+  const moreOlder =
+    first.length === FIRST_SCAN && first.every((c) => createdBefore({ id: c.id, createdAt: c.createdAt }, newer));
+  const commands = moreOlder ? await store.queue.list(newer.agentId, SCAN_LIMIT) : first;
   const now = new Date();
   for (const command of commands) {
     const payload = command.payload;

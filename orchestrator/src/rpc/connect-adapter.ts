@@ -59,9 +59,11 @@ interface Peer {
 const peerKey = createContextKey<Peer>({ address: undefined, guard: undefined });
 
 function contextOf(ctx: HandlerContext): CallContext {
+  const timeoutMs = ctx.timeoutMs();
   return {
     authorization: ctx.requestHeader.get("authorization") ?? undefined,
     signal: ctx.signal,
+    deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
     peer: normalizeAddress(ctx.values.get(peerKey).address),
   };
 }

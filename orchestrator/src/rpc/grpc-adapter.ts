@@ -14,10 +14,13 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
   const onCancel = () => controller.abort();
   call.on("cancelled", onCancel);
   const value = call.metadata.get("authorization")[0];
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return {
     ctx: {
       authorization: typeof value === "string" ? value : undefined,
       signal: controller.signal,
+      deadline: Number.isFinite(at) ? at : undefined,
       peer: normalizeAddress(
         call
           .getPeer()

@@ -8,6 +8,10 @@ import type { Logger } from "pino";
 import type { AdminHandlers } from "../admin/admin-service.js";
 import type { AgentHub } from "../agents/agent-hub.js";
 import type { DeployService } from "../deploy/deploy-service.js";
+
+/** DeployService's handlers (possibly behind the admission limit). */
+export type DeployHandlers = Pick<DeployService, "deploy" | "getDeployment" | "watchDeployment" | "cancelDeployment">;
+
 import { grpcServerStream, grpcUnary } from "./grpc-adapter.js";
 
 export interface GrpcService {
@@ -21,7 +25,7 @@ export interface GrpcServices {
   admin: GrpcService;
 }
 
-export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployService, admin: AdminHandlers): GrpcServices {
+export function grpcServices(log: Logger, hub: AgentHub, deploy: DeployHandlers, admin: AdminHandlers): GrpcServices {
   const u = <Req, Res>(name: string, h: (req: Req, ctx: import("./handler.js").CallContext) => Promise<Res>) =>
     grpcUnary(log, name, h);
   const s = <Req, Res>(name: string, h: import("./handler.js").ServerStreamHandler<Req, Res>) =>

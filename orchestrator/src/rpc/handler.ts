@@ -6,6 +6,8 @@ export interface CallContext {
   authorization: string | undefined;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
+  /** When the caller stops waiting (ms since the epoch), if it said. */
+  deadline?: number | undefined;
   /** The client's address (`ip` or `ip:port`), for audit logs; undefined when unknown. */
   peer?: string | undefined;
 }

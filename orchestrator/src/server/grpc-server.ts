@@ -17,6 +17,7 @@ import { guardInterceptor, tolerantDefinition, tolerantRegistrar } from "./grpc-
 import { appReady } from "./http-server.js";
 import { watchSessions } from "./http2-watchdog.js";
 import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
+import { raiseStreamResetLimit } from "./stream-reset-limit.js";
 
 /*
  * Keepalive: what @grpc/grpc-js 1.14.7 (build/src/server.js) actually does on the server side.
@@ -28,7 +29,11 @@ import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
  *    This is what keeps idle agent streams alive through load balancers that cut at ~60 s.
  *  - grpc.max_connection_age_ms (±10 % jitter): GOAWAY(NO_ERROR), no new streams; then after
  *    grpc.max_connection_age_grace_ms the session is destroyed, ending calls still open.
- *  - (also read: grpc.max_connection_idle_ms, grpc.max_concurrent_streams.)
+ *  - grpc.max_concurrent_streams: SETTINGS_MAX_CONCURRENT_STREAMS of every connection. A client
+ *    (grpc-js at least) queues calls beyond it on its side until a stream ends, so one connection
+ *    cannot start unbounded work here; calls still queued when their deadline passes fail on the
+ *    client and never reach the server. The whole replica is bounded by rpc/admission.ts.
+ *  - (also read: grpc.max_connection_idle_ms.)
  *
  * NOT read by the server (silently ignored):
  *  - grpc.keepalive_permit_without_calls: a client-side option (transport.js) only.
@@ -38,6 +43,8 @@ import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
  *    ENHANCE_YOUR_CALM "too_many_pings", as a gRPC C-core/Go server would.
  */
 const KEEPALIVE_TIMEOUT_MS = 20_000;
+/** Streams one connection may have open at once (an agent needs 1, the action 2). */
+export const MAX_CONCURRENT_STREAMS = 100;
 
 export interface GrpcServerHandle {
   server: grpc.Server;
@@ -67,6 +74,7 @@ export function grpcServerOptions(config: Config): grpc.ServerOptions {
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": config.keepaliveMinSeconds * 1000,
     "grpc.http2.min_time_between_pings_ms": config.keepaliveMinSeconds * 1000,
+    "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
   };
   if (config.maxConnectionAgeSeconds > 0) {
     options["grpc.max_connection_age_ms"] = config.maxConnectionAgeSeconds * 1000;
@@ -131,6 +139,7 @@ export async function startGrpcServer(
     }),
   );
   enforcePingPolicy(server, config.keepaliveMinSeconds * 1000, log);
+  raiseStreamResetLimit(http2ServersOf(server));
   watchSessions(http2ServersOf(server), log);
 
   let draining = false;

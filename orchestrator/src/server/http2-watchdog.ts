@@ -3,8 +3,9 @@
 // closes the socket nor tells JavaScript, so the socket lingered until grpc-js's keepalive gave
 // up (30 s + 20 s or more). Node exposes no "connection error" event or state, so the watchdog
 // probes instead: a session without open streams is pinged every PROBE_INTERVAL_MS, and one
-// that does not acknowledge within ACK_TIMEOUT_MS (a session in that state never can) is
-// destroyed. Sessions with open streams are left to keepalive and the agent heartbeat check;
+// that does not acknowledge within ACK_TIMEOUT_MS (a session in that state never can) and sent
+// nothing else meanwhile is destroyed (a busy event loop must not mistake a slow read for a dead peer:
+// under overload that closed live connections, failing every call on them with INTERNAL). Sessions with open streams are left to keepalive and the agent heartbeat check;
 // an attacker's broken connection has none.
 import type * as http2 from "node:http2";
 import type { Logger } from "pino";
@@ -31,12 +32,22 @@ export function watchSession(
   const probe = () => {
     if (probing || openStreams > 0 || session.destroyed || session.closed) return;
     probing = true;
+    const bytesRead = session.socket?.bytesRead ?? 0;
     const deadline = setTimeout(() => {
-      log.info(
-        { peer: session.socket?.remoteAddress },
-        "HTTP/2 connection does not answer pings (protocol error or dead peer): closing it",
-      );
-      session.destroy();
+      // A late timer (a busy event loop) may fire before the ack that already arrived is read: let
+      // pending I/O run first, and spare a peer that sent anything since the ping.
+      setImmediate(() => {
+        if (!probing || session.destroyed) return;
+        if ((session.socket?.bytesRead ?? 0) > bytesRead) {
+          probing = false;
+          return;
+        }
+        log.info(
+          { peer: session.socket?.remoteAddress },
+          "HTTP/2 connection does not answer pings (protocol error or dead peer): closing it",
+        );
+        session.destroy();
+      });
     }, timing.ackTimeoutMs);
     deadline.unref();
     const onAck = (err: Error | null) => {

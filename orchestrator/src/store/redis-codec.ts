@@ -1,16 +1,12 @@
-// How the Redis store serializes values: records as JSON with Dates tagged so they come back
-// as Date objects, deployments and events as proto JSON, commands as base64 protobuf.
+// How the Redis store serializes values: records (agents, keys) as JSON with Dates tagged so they
+// come back as Date objects, deployments and events as proto JSON, commands as base64 protobuf.
+// (Measured: ts-proto's binary encoder, on @bufbuild/protobuf's writer, takes 3-4 times longer than
+// toJSON + JSON.stringify for a deployment, and decodes no faster; so deployments stay JSON.)
 import { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 
 interface TaggedDate {
   $date: string;
-}
-
-function isTaggedDate(value: unknown): value is TaggedDate {
-  if (typeof value !== "object" || value === null) return false;
-  const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === "$date" && typeof (value as TaggedDate).$date === "string";
 }
 
 /** JSON in which every Date becomes {"$date": ISO string}; undefined properties are left out. */
@@ -21,13 +17,40 @@ export function encodeRecord(value: unknown): string {
   });
 }
 
-export function decodeRecord<T>(text: string): T {
-  return JSON.parse(text, (_key, value: unknown) => (isTaggedDate(value) ? new Date(value.$date) : value)) as T;
+/** Turns every {"$date": …} in a parsed JSON tree back into a Date (in place). */
+function reviveDates(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveDates(value[i]);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  const date = record.$date;
+  if (typeof date === "string") {
+    let only = true;
+    for (const k in record) {
+      if (k !== "$date") {
+        only = false;
+        break;
+      }
+    }
+    if (only) return new Date(date);
+  }
+  for (const k in record) record[k] = reviveDates(record[k]);
+  return record;
 }
+
+/** Parses encodeRecord's JSON (a walk after JSON.parse: several times faster than a reviver). */
+export function decodeRecord<T>(text: string): T {
+  return reviveDates(JSON.parse(text)) as T;
+}
+
+const toBase64 = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
 export const encodeDeployment = (d: Deployment): string => JSON.stringify(Deployment.toJSON(d));
 export const decodeDeployment = (text: string): Deployment => Deployment.fromJSON(JSON.parse(text));
 export const encodeEvent = (e: DeploymentEvent): string => JSON.stringify(DeploymentEvent.toJSON(e));
 export const decodeEvent = (text: string): DeploymentEvent => DeploymentEvent.fromJSON(JSON.parse(text));
-export const encodeCommand = (c: Command): string => Buffer.from(Command.encode(c).finish()).toString("base64");
+export const encodeCommand = (c: Command): string => toBase64(Command.encode(c).finish());
 export const decodeCommand = (text: string): Command => Command.decode(Buffer.from(text, "base64"));

@@ -9,19 +9,21 @@
 //   concurrent create with the same scope that finds the claim but not yet the deployment waits
 //   for it (up to ~2 s); if the claimant died (or stalled longer) in between, the scope is taken
 //   over (compare-and-set) and a new deployment is created.
-// - The index entry is written before the record, the feed entry after it: a crash in between
-//   leaves an index entry without record (listing skips it) or a change missing from the feed
-//   (the record and events, the source of truth, are complete; a failed feed append is logged,
-//   not thrown, so that callers do not retry and store the event twice).
+// - The index entry, the record and the feed entry are sent together, in that order: on one Redis a
+//   crash in between leaves an index entry without record (listing skips it) or a change missing
+//   from the feed (the record and events, the source of truth, are complete; a failed feed append
+//   is logged, not thrown, so that callers do not retry and store the event twice). On a cluster
+//   they go to three nodes, so a crash can also leave a record without index entry (readable by
+//   id, not listed).
 // - The feed is trimmed to about 10 000 entries: a follower resuming from an older cursor gets
 //   what is left after it, silently.
 // - appendEvent serializes writers of one deployment within this process; writers on several
 //   replicas are ordered by the compare-and-set, but their feed entries may then interleave
 //   (a feed consumer can see seq n+1 before seq n of one deployment; listEvents has the order).
-import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { decodePageToken, encodePageToken, matchesFilter } from "./pagination.js";
-import type { RedisClient, StoreLog } from "./redis-client.js";
+import type { RedisCommands, StoreLog } from "./redis-client.js";
 import { errorMessage, sleep } from "./redis-client.js";
 import { decodeDeployment, decodeEvent, encodeDeployment, encodeEvent } from "./redis-codec.js";
 import type { RedisFeed } from "./redis-feed.js";
@@ -43,16 +45,29 @@ const IDEMPOTENCY_WAIT_ATTEMPTS = 40;
 const IDEMPOTENCY_WAIT_MS = 50;
 
 /**
- * KEYS: record, events. ARGV: expected record, expected event count, new record, new event.
- * Writes only if neither the record nor the event count changed since they were read.
+ * KEYS: record, events. ARGV: expected record, expected event count, new record, new event, TTL
+ * in seconds once finished (0: keep). Writes only if neither the record nor the event count changed
+ * since they were read.
  */
 const appendScript = new LuaScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[4])
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
 return 1
 `);
+
+/** Final states (SUCCEEDED … EXPIRED come last in the enum): the record then expires after the retention. */
+const isFinished = (d: Deployment) => d.state >= DeploymentState.DEPLOYMENT_STATE_SUCCEEDED;
+
+/** A deployment ends at most this long after it was created (queue timeout ≤ 7 days, plus its rollout). */
+const MAX_LIFETIME_SECONDS = 8 * 86_400;
+const INDEX_TRIM_INTERVAL_MS = 3_600_000;
 
 /** KEYS: record, events. ARGV: record, first event. */
 const createScript = new LuaScript(`
@@ -64,12 +79,15 @@ return 1
 
 export class RedisDeployments implements DeploymentStore {
   private readonly writers = new KeyedMutex();
+  private lastIndexTrim = 0;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly client: RedisCommands,
     private readonly keys: RedisKeys,
     private readonly feed: RedisFeed,
     private readonly log: StoreLog,
+    /** Finished deployments (record, events) expire this long after they ended; idempotency keys too. */
+    private readonly retentionSeconds: number,
   ) {}
 
   async createDeployment(
@@ -83,16 +101,22 @@ export class RedisDeployments implements DeploymentStore {
     }
     const event: DeploymentEvent = { ...firstEvent, seq: 1 };
     const recordText = encodeDeployment(deployment);
+    const eventText = encodeEvent(event);
+    this.trimIndex();
     await this.writers.run(deployment.id, async () => {
-      await this.client.zAdd(this.keys.deploymentIndex, { score: 0, value: deployment.id });
-      await createScript.run(
-        this.client,
-        [this.keys.deployment(deployment.id), this.keys.deploymentEvents(deployment.id)],
-        [recordText, encodeEvent(event)],
-      );
-      await this.publish(deployment, event);
+      // One round trip: the three are sent together, in this order (on one Redis they are applied in
+      // that order; on a cluster they go to different nodes, see the corners above).
+      await Promise.all([
+        this.client.zAdd(this.keys.deploymentIndex, { score: 0, value: deployment.id }),
+        createScript.run(
+          this.client,
+          [this.keys.deployment(deployment.id), this.keys.deploymentEvents(deployment.id)],
+          [recordText, eventText],
+        ),
+        this.publish(deployment.id, event.seq, recordText, eventText),
+      ]);
     });
-    return { deployment: decodeDeployment(recordText), created: true };
+    return { deployment: Deployment.fromPartial(deployment), created: true };
   }
 
   async getDeployment(id: string): Promise<Deployment | undefined> {
@@ -135,6 +159,9 @@ export class RedisDeployments implements DeploymentStore {
         LIMIT: { offset: 0, count: batch },
       });
       const texts = await Promise.all(ids.map((id) => this.client.get(this.keys.deployment(id))));
+      const gone = ids.filter((_, i) => texts[i] === null);
+      // Expired after the retention (or never written): drop them from the index as they are met.
+      if (gone.length > 0) void this.client.zRem(this.keys.deploymentIndex, gone).catch(() => {});
       for (const text of texts) {
         if (text === null) continue;
         const deployment = decodeDeployment(text);
@@ -163,15 +190,29 @@ export class RedisDeployments implements DeploymentStore {
   }
 
   /**
+   * Once an hour per process: drops index entries of deployments created so long ago that they have
+   * certainly expired (ids start with the creation time, so that is one lexicographic range).
+   */
+  private trimIndex(): void {
+    const now = Date.now();
+    if (now - this.lastIndexTrim < INDEX_TRIM_INTERVAL_MS) return;
+    this.lastIndexTrim = now;
+    const cutoff = now - (this.retentionSeconds + MAX_LIFETIME_SECONDS) * 1000;
+    if (cutoff <= 0) return;
+    const bound = `(dep_${cutoff.toString(36).padStart(9, "0")}`;
+    void this.client.zRemRangeByLex(this.keys.deploymentIndex, "-", bound).catch(() => {});
+  }
+
+  /**
    * Appends the change to the feed. The change is already stored: a failure here is logged, not
    * thrown, since a caller retrying would store the event twice.
    */
-  private async publish(deployment: Deployment, event: DeploymentEvent): Promise<void> {
+  private async publish(deploymentId: string, seq: number, recordText: string, eventText: string): Promise<void> {
     try {
-      await this.feed.append(deployment, event);
+      await this.feed.append(recordText, eventText);
     } catch (err) {
       this.log.warn(
-        { deploymentId: deployment.id, seq: event.seq, err: errorMessage(err) },
+        { deploymentId, seq, err: errorMessage(err) },
         "stored a deployment change but could not append it to the feed",
       );
     }
@@ -184,7 +225,9 @@ export class RedisDeployments implements DeploymentStore {
   private async claimScope(scope: string, id: string): Promise<Deployment | undefined> {
     const key = this.keys.idempotency(scope);
     for (let attempt = 1; ; attempt++) {
-      if ((await this.client.set(key, id, { condition: "NX" })) === "OK") return undefined;
+      // Kept as long as the deployment it names can exist.
+      const ttl = { expiration: { type: "EX" as const, value: this.retentionSeconds + MAX_LIFETIME_SECONDS } };
+      if ((await this.client.set(key, id, { condition: "NX", ...ttl })) === "OK") return undefined;
       const owner = await this.client.get(key);
       if (owner === null) continue; // released meanwhile: claim again
       if (owner === id) return undefined;
@@ -214,15 +257,17 @@ export class RedisDeployments implements DeploymentStore {
       if (!next) return undefined;
       const event: DeploymentEvent = { ...next.event, seq: count + 1 };
       const nextText = encodeDeployment(next.deployment);
+      const eventText = encodeEvent(event);
       const written = await appendScript.run(
         this.client,
         [recordKey, eventsKey],
-        [text, String(count), nextText, encodeEvent(event)],
+        [text, String(count), nextText, eventText, String(isFinished(next.deployment) ? this.retentionSeconds : 0)],
       );
       if (written === 1) {
-        const deployment = decodeDeployment(nextText);
-        await this.publish(deployment, event);
-        return { deployment, event: decodeEvent(encodeEvent(event)) };
+        // Not awaited: the feed entry is sent on the same connection before anything this process
+        // sends later, so readers see changes in order; a failure is logged (see publish).
+        void this.publish(id, event.seq, nextText, eventText);
+        return { deployment: Deployment.fromPartial(next.deployment), event: DeploymentEvent.fromPartial(event) };
       }
       // Another replica wrote in between: back off a little (jittered, growing) and retry.
       await sleep(Math.random() * Math.min(2 * attempt, 25));

@@ -4,10 +4,10 @@
 // that starts from a cursor is registered first (live entries are buffered), then replays the
 // stream after its cursor with XRANGE, then drains its buffer: entries are delivered in stream
 // order, each once (a follower only takes entries after the last one it got).
-import type { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import type { RedisClient, StoreLog } from "./redis-client.js";
-import { duplicateClient, errorMessage, sleep } from "./redis-client.js";
-import { decodeDeployment, decodeEvent, encodeDeployment, encodeEvent } from "./redis-codec.js";
+import { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import type { RedisCommands, RedisConnection, StoreLog } from "./redis-client.js";
+import { errorMessage, sleep } from "./redis-client.js";
+import { decodeDeployment, decodeEvent } from "./redis-codec.js";
 import type { FeedEntry, Subscription } from "./store.js";
 
 export const FEED_MAX_LENGTH = 10_000;
@@ -48,24 +48,29 @@ export class InvalidFeedCursorError extends Error {
 
 export class RedisFeed {
   private readonly followers = new Set<Follower>();
-  private reader: RedisClient | undefined;
+  private reader: RedisConnection | undefined;
   private starting: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private lastId = "0-0";
+  private lastWarnAt = 0;
   private closed = false;
 
+  private readonly client: RedisCommands;
+
   constructor(
-    private readonly client: RedisClient,
+    private readonly connection: RedisConnection,
     private readonly key: string,
     private readonly log: StoreLog,
-  ) {}
+  ) {
+    this.client = connection.commands;
+  }
 
-  /** Appends an entry; returns its cursor. */
-  async append(deployment: Deployment, event: DeploymentEvent): Promise<string> {
+  /** Appends an entry (the deployment and event as the store encodes them); returns its cursor. */
+  async append(recordText: string, eventText: string): Promise<string> {
     return await this.client.xAdd(
       this.key,
       "*",
-      { d: encodeDeployment(deployment), e: encodeEvent(event) },
+      { d: recordText, e: eventText },
       { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: FEED_MAX_LENGTH } },
     );
   }
@@ -107,7 +112,7 @@ export class RedisFeed {
     this.closed = true;
     for (const follower of this.followers) follower.closed = true;
     this.followers.clear();
-    if (this.reader?.isOpen) this.reader.destroy();
+    this.reader?.destroy();
     await this.loop;
   }
 
@@ -119,14 +124,16 @@ export class RedisFeed {
   private startReader(): Promise<void> {
     if (!this.starting) {
       this.starting = (async () => {
-        const reader = duplicateClient(this.client, this.log, "feed");
+        // Its own connection (its own node connections, on a cluster): a blocking XREAD holds the
+        // connection it is sent on.
+        const reader = this.connection.duplicate("feed");
         this.reader = reader;
         try {
           await reader.connect();
           this.lastId = await this.tailId();
           if (this.closed) throw new Error("store is closed");
         } catch (err) {
-          if (reader.isOpen) reader.destroy();
+          reader.destroy();
           if (this.reader === reader) this.reader = undefined;
           throw err;
         }
@@ -139,10 +146,10 @@ export class RedisFeed {
     return this.starting;
   }
 
-  private async readLoop(reader: RedisClient): Promise<void> {
+  private async readLoop(reader: RedisConnection): Promise<void> {
     while (!this.closed) {
       try {
-        const reply = (await reader.xRead(
+        const reply = (await reader.commands.xRead(
           { key: this.key, id: this.lastId },
           { BLOCK: READ_BLOCK_MS, COUNT: READ_COUNT },
         )) as { name: string; messages: StreamMessage[] }[] | null;
@@ -157,7 +164,12 @@ export class RedisFeed {
         }
       } catch (err) {
         if (this.closed) return;
-        this.log.warn({ err: errorMessage(err) }, "feed read failed; retrying");
+        // While Redis is down this fails every time at once (no offline queue): log it once in a while.
+        const now = Date.now();
+        if (now - this.lastWarnAt > 10_000) {
+          this.lastWarnAt = now;
+          this.log.warn({ err: errorMessage(err) }, "feed read failed; retrying");
+        }
         await sleep(250);
       }
     }
@@ -172,7 +184,11 @@ export class RedisFeed {
     if (follower.closed || compareStreamIds(entry.cursor, follower.after) <= 0) return;
     follower.after = entry.cursor;
     try {
-      follower.listener(structuredClone(entry));
+      follower.listener({
+        cursor: entry.cursor,
+        deployment: Deployment.fromPartial(entry.deployment),
+        event: DeploymentEvent.fromPartial(entry.event),
+      });
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, "feed listener threw");
     }

@@ -3,7 +3,7 @@
 // commands (deduplicates enqueues, lets ack find the entry). Both keys of an agent share the
 // `{agentId}` hash tag so the scripts below touch a single slot.
 import type { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
-import type { RedisClient, StoreLog } from "./redis-client.js";
+import type { RedisCommands, StoreLog } from "./redis-client.js";
 import { errorMessage } from "./redis-client.js";
 import { decodeCommand, encodeCommand } from "./redis-codec.js";
 import { QUEUE_GROUP, type RedisKeys } from "./redis-keys.js";
@@ -19,35 +19,42 @@ return 1
 `);
 
 /**
- * KEYS: queue. ARGV: group, consumer, includePending (1/0), count.
- * With includePending, first claims every pending entry (any consumer, min idle 0), then reads
- * new entries (never blocking). Returns {entry id, fields, delivery count} per entry.
+ * KEYS: queue. ARGV: group, consumer, includePending (1/0), count, createGroup (1/0).
+ * With createGroup, first creates the consumer group (and the stream) unless it exists — once per
+ * queue and process, so that taking never costs a separate XGROUP round trip. With includePending,
+ * first claims every pending entry (any consumer, min idle 0), then reads new entries (never
+ * blocking). Returns {entry id, fields, delivery count} per entry.
  */
 const takeScript = new LuaScript(`
 local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local taken = {}
-if ARGV[3] == '1' then
-  local start = '0-0'
-  repeat
-    local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, 0, start, 'COUNT', count - #taken)
-    for _, entry in ipairs(claimed[2]) do
-      if entry then taken[#taken + 1] = entry end
-    end
-    start = claimed[1]
-  until start == '0-0' or #taken >= count
-end
-if #taken < count then
-  local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #taken, 'STREAMS', KEYS[1], '>')
-  if read then
-    for _, entry in ipairs(read[1][2]) do taken[#taken + 1] = entry end
-  end
+if ARGV[5] == '1' then
+  -- Start at 0: entries added before the group existed are delivered too.
+  redis.pcall('XGROUP', 'CREATE', KEYS[1], group, '0', 'MKSTREAM')
 end
 local result = {}
-for i, entry in ipairs(taken) do
-  local pending = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
-  local deliveries = 1
-  if pending[1] then deliveries = pending[1][4] end
-  result[i] = {entry[1], entry[2], deliveries}
+if ARGV[3] == '1' then
+  local start = '0-0'
+  local claimed_all = {}
+  repeat
+    local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, 0, start, 'COUNT', count - #claimed_all)
+    for _, entry in ipairs(claimed[2]) do
+      if entry then claimed_all[#claimed_all + 1] = entry end
+    end
+    start = claimed[1]
+  until start == '0-0' or #claimed_all >= count
+  for _, entry in ipairs(claimed_all) do
+    local pending = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
+    local deliveries = 1
+    if pending[1] then deliveries = pending[1][4] end
+    result[#result + 1] = {entry[1], entry[2], deliveries}
+  end
+end
+if #result < count then
+  local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #result, 'STREAMS', KEYS[1], '>')
+  if read then
+    -- Read for the first time: delivered once, now.
+    for _, entry in ipairs(read[1][2]) do result[#result + 1] = {entry[1], entry[2], 1} end
+  end
 end
 return result
 `);
@@ -118,47 +125,54 @@ return {len - pending, pending, first and first[1] or ''}
 type TakenEntry = [entryId: string, fields: string[], deliveryCount: number];
 
 export class RedisQueue implements CommandQueue {
-  /** Queues whose consumer group this instance created or found. */
+  /** Queues whose consumer group this instance created or found (the take script creates it once). */
   private readonly groups = new Set<string>();
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly client: RedisCommands,
     private readonly keys: RedisKeys,
     private readonly log: StoreLog,
   ) {}
 
   async enqueue(agentId: string, command: Command): Promise<void> {
-    const added = await enqueueScript.run(
+    // Sent together (one round trip). The deadline entry lives in another slot than the queue
+    // (Redis Cluster), so it is not in the script; adding it again for a command already queued is
+    // harmless (same member and score). A crash in between leaves a command without deadline entry,
+    // which delivery still expires (it checks expiresAt).
+    const added = enqueueScript.run(
       this.client,
       [this.keys.queue(agentId), this.keys.inflight(agentId)],
       [command.id, encodeCommand(command)],
     );
-    // Another slot than the queue (Redis Cluster), so not in the script: a crash in between
-    // leaves a command without deadline entry, which delivery still expires (it checks expiresAt).
-    if (added === 1 && command.expiresAt) {
-      await this.client.zAdd(this.keys.deadlines, {
-        score: command.expiresAt.getTime(),
-        value: deadlineMember(agentId, command.id),
-      });
-    }
+    const deadline = command.expiresAt
+      ? this.client.zAdd(this.keys.deadlines, {
+          score: command.expiresAt.getTime(),
+          value: deadlineMember(agentId, command.id),
+        })
+      : undefined;
+    await Promise.all([added, deadline]);
   }
 
   async take(agentId: string, consumer: string, options: { includePending: boolean; count: number }) {
     const count = Math.floor(options.count);
     if (!(count > 0)) return [];
     const queue = this.keys.queue(agentId);
-    const args = [QUEUE_GROUP, consumer, options.includePending ? "1" : "0", String(count)];
+    const args = (create: boolean) => [
+      QUEUE_GROUP,
+      consumer,
+      options.includePending ? "1" : "0",
+      String(count),
+      create ? "1" : "0",
+    ];
     let reply: unknown;
     try {
-      await this.ensureGroup(queue);
-      reply = await takeScript.run(this.client, [queue], args);
+      reply = await takeScript.run(this.client, [queue], args(!this.groups.has(queue)));
     } catch (err) {
       // The group vanished (stream deleted, Redis restarted without persistence): recreate once.
       if (!errorMessage(err).includes("NOGROUP")) throw err;
-      this.groups.delete(queue);
-      await this.ensureGroup(queue);
-      reply = await takeScript.run(this.client, [queue], args);
+      reply = await takeScript.run(this.client, [queue], args(true));
     }
+    this.groups.add(queue);
     const out: QueueEntry[] = [];
     for (const [entryId, fields, deliveryCount] of reply as TakenEntry[]) {
       let command: Command;
@@ -177,12 +191,11 @@ export class RedisQueue implements CommandQueue {
   }
 
   async ack(agentId: string, commandId: string): Promise<boolean> {
-    const removed = await ackScript.run(
-      this.client,
-      [this.keys.queue(agentId), this.keys.inflight(agentId)],
-      [QUEUE_GROUP, commandId],
-    );
-    if (removed === 1) await this.client.zRem(this.keys.deadlines, deadlineMember(agentId, commandId));
+    // One round trip: removing a deadline entry that is not there is harmless.
+    const [removed] = await Promise.all([
+      ackScript.run(this.client, [this.keys.queue(agentId), this.keys.inflight(agentId)], [QUEUE_GROUP, commandId]),
+      this.client.zRem(this.keys.deadlines, deadlineMember(agentId, commandId)),
+    ]);
     return removed === 1;
   }
 
@@ -244,17 +257,6 @@ export class RedisQueue implements CommandQueue {
       // A stream entry id starts with the Redis server's time in ms: when the command was queued.
       oldestWaitingSince: oldest ? new Date(Number(oldest.split("-")[0])) : undefined,
     }));
-  }
-
-  private async ensureGroup(queue: string): Promise<void> {
-    if (this.groups.has(queue)) return;
-    try {
-      // Start at 0: entries added before the group existed are delivered too.
-      await this.client.xGroupCreate(queue, QUEUE_GROUP, "0", { MKSTREAM: true });
-    } catch (err) {
-      if (!errorMessage(err).includes("BUSYGROUP")) throw err;
-    }
-    this.groups.add(queue);
   }
 }
 

@@ -1,22 +1,17 @@
-// A Lua script run with EVALSHA, falling back to EVAL when the server does not know it yet
-// (first use, or after a Redis restart flushed the script cache).
-import { createHash } from "node:crypto";
-import type { RedisClient } from "./redis-client.js";
+// A Lua script, always sent with EVAL (its text, a few hundred bytes, with every call). Not EVALSHA:
+// the store sends commands that depend on each other together without waiting in between (an
+// enqueue, then the read of the same queue by the agent's stream, in one write), relying on Redis
+// running the commands of one connection in the order sent. A script Redis does not know yet (first
+// use, a Redis restart, a failed-over master: cluster replicas do not get scripts) would fail with
+// NOSCRIPT under EVALSHA and only run one round trip later, after the commands sent behind it.
+// Redis caches the compiled script by its hash, so EVAL costs only the bytes.
+import type { RedisCommands } from "./redis-client.js";
 
 export class LuaScript {
-  private readonly sha: string;
+  constructor(private readonly source: string) {}
 
-  constructor(private readonly source: string) {
-    this.sha = createHash("sha1").update(source).digest("hex");
-  }
-
-  async run(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await client.evalSha(this.sha, { keys, arguments: args });
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return await client.eval(this.source, { keys, arguments: args });
-    }
+  run(client: RedisCommands, keys: string[], args: string[]): Promise<unknown> {
+    return client.eval(this.source, { keys, arguments: args });
   }
 }
 
@@ -34,10 +29,10 @@ end
 return 0
 `);
 
-/** Compare-and-set of one string key: writes ARGV[2] only if the key still holds ARGV[1]. */
+/** Compare-and-set of one string key: writes ARGV[2] only if the key still holds ARGV[1] (its TTL stays). */
 export const compareAndSet = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
 return 0

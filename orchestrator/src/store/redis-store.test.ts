@@ -65,12 +65,12 @@ async function dropPrefix(url: string, prefix: string): Promise<void> {
   }
 }
 
-storeContract("redis", async () => {
+storeContract("redis", async (options) => {
   const url = await sharedUrl();
   const keyPrefix = uniquePrefix();
   const stores: Store[] = [];
   const open = async (replicaId: string) => {
-    const store = await createRedisStore(url, { replicaId, keyPrefix });
+    const store = await createRedisStore(url, { replicaId, keyPrefix, retentionSeconds: options?.retentionSeconds });
     stores.push(store);
     return store;
   };
@@ -323,12 +323,17 @@ test("redis: a running store survives a Redis restart (reconnects; queue, feed a
       [3, "from the other replica"],
     ],
   );
-  // The subscriber connection resubscribed by itself.
+  // The subscriber connection resubscribed by itself, and told its listeners that messages may
+  // have been lost meanwhile.
   await waitFor(async () => {
     await observer.bus.publish({ type: "queued", agentId: "agt_a" });
-    return bus.length > 0;
+    return bus.some((m) => m.type === "queued");
   });
-  t.deepEqual(bus[0], { type: "queued", agentId: "agt_a" });
+  t.deepEqual(bus[0], { type: "resync" });
+  t.deepEqual(
+    bus.find((m) => m.type === "queued"),
+    { type: "queued", agentId: "agt_a" },
+  );
 });
 
 test("redis: ping is false while Redis is unreachable", async (t) => {

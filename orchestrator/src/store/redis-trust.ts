@@ -2,11 +2,11 @@
 // JSON string each plus a creation-ordered index); a marker is `SET <once key> 1 NX PX <ttl>`, so
 // exactly one replica wins a claim and Redis forgets it when the token would have expired anyway.
 import { RecordTable } from "./redis-agents-keys.js";
-import type { RedisClient } from "./redis-client.js";
+import type { RedisCommands } from "./redis-client.js";
 import type { RedisKeys } from "./redis-keys.js";
 import type { OnceStore, TrustPolicyRecord, TrustPolicyStore } from "./store.js";
 
-export function redisTrustPolicyStore(client: RedisClient, keys: RedisKeys): TrustPolicyStore {
+export function redisTrustPolicyStore(client: RedisCommands, keys: RedisKeys): TrustPolicyStore {
   const table = new RecordTable<TrustPolicyRecord>(client, keys.trustPolicy, keys.trustPolicyIndex);
   return {
     createPolicy: (policy) => table.create(policy),
@@ -19,7 +19,7 @@ export function redisTrustPolicyStore(client: RedisClient, keys: RedisKeys): Tru
   };
 }
 
-export function redisOnceStore(client: RedisClient, keys: RedisKeys): OnceStore {
+export function redisOnceStore(client: RedisCommands, keys: RedisKeys): OnceStore {
   return {
     claimOnce: async (id, ttlMs) => {
       const reply = await client.set(keys.once(id), "1", {

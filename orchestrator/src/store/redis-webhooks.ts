@@ -10,7 +10,7 @@
 // until then) and records its token; completing checks the token, so a sender whose lease ran out
 // (and whose delivery another replica claimed) cannot overwrite the newer attempt's outcome.
 import { randomBytes } from "node:crypto";
-import type { RedisClient } from "./redis-client.js";
+import type { RedisCommands } from "./redis-client.js";
 import { decodeRecord, encodeRecord } from "./redis-codec.js";
 import { LuaScript } from "./redis-script.js";
 import {
@@ -97,7 +97,7 @@ export class RedisWebhooks implements WebhookStore {
   private readonly claims: string;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly client: RedisCommands,
     prefix: string,
   ) {
     const base = `${prefix}{whk}:`;

@@ -9,8 +9,9 @@ export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
 }
 
-// node-redis 6 error classes raised while Redis is down or restarting: a command times out
-// (TimeoutError, 5 s by default) or the socket is gone.
+// node-redis 6 error classes raised while Redis (or a cluster node) is down or restarting: the
+// socket is gone, a command is refused while the connection is down (ClientOfflineError: the store
+// disables the offline queue, redis-client.ts), or a timeout fired.
 const UNAVAILABLE_CLASSES: readonly (abstract new (...args: never[]) => Error)[] = [
   StoreUnavailableError,
   redis.TimeoutError,

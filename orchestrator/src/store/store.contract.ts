@@ -33,10 +33,15 @@ export interface StoreFixture {
 
 type Body = (t: ExecutionContext, fixture: StoreFixture) => Promise<void>;
 
-export function storeContract(name: string, makeStore: () => Promise<StoreFixture>): void {
-  const it = (title: string, body: Body) =>
+/** Store settings some tests need (the default fixture uses the store's defaults). */
+export interface ContractOptions {
+  retentionSeconds?: number;
+}
+
+export function storeContract(name: string, makeStore: (options?: ContractOptions) => Promise<StoreFixture>): void {
+  const it = (title: string, body: Body, options?: ContractOptions) =>
     test(`${name}: ${title}`, async (t) => {
-      const fixture = await makeStore();
+      const fixture = await makeStore(options);
       try {
         await body(t, fixture);
       } finally {
@@ -140,6 +145,48 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
     t.is(await store.agents.updateAgent("agt_missing", { name: "x" }), undefined);
     t.is(await store.agents.getAgent("agt_missing"), undefined);
+  });
+
+  it("agents: touchAgent and releaseAgent change only a record held by that connection", async (t, { store }) => {
+    await store.agents.createAgent(
+      makeAgent("agt_t", 1_000, { replicaId: "r1", connectionId: "conn_1", lastSeenAt: new Date(2_000) }),
+    );
+    t.true(await store.agents.touchAgent("agt_t", "conn_1", new Date(5_000)));
+    t.false(await store.agents.touchAgent("agt_t", "conn_old", new Date(6_000)));
+    t.false(await store.agents.touchAgent("agt_missing", "conn_1", new Date(6_000)));
+    let record = await store.agents.getAgent("agt_t");
+    t.deepEqual(record?.lastSeenAt, new Date(5_000));
+    t.is(record?.connectionId, "conn_1");
+    t.is(record?.tokens.length, 2);
+    t.deepEqual(record?.createdAt, new Date(1_000));
+
+    // A record without lastSeenAt yet is touched too.
+    await store.agents.createAgent(makeAgent("agt_u", 1_000, { connectionId: "conn_2" }));
+    t.true(await store.agents.touchAgent("agt_u", "conn_2", new Date(7_000)));
+    t.deepEqual((await store.agents.getAgent("agt_u"))?.lastSeenAt, new Date(7_000));
+
+    // A name that looks like the fields changes nothing: JSON escapes it.
+    await store.agents.createAgent(
+      makeAgent("agt_v", 1_000, {
+        name: '"connectionId":"conn_x","lastSeenAt":{"$date":"1970-01-01T00:00:00.000Z"}',
+        connectionId: "conn_3",
+        lastSeenAt: new Date(3_000),
+      }),
+    );
+    t.false(await store.agents.touchAgent("agt_v", "conn_x", new Date(8_000)));
+    t.true(await store.agents.touchAgent("agt_v", "conn_3", new Date(9_000)));
+    const v = await store.agents.getAgent("agt_v");
+    t.deepEqual(v?.lastSeenAt, new Date(9_000));
+    t.is(v?.name, '"connectionId":"conn_x","lastSeenAt":{"$date":"1970-01-01T00:00:00.000Z"}');
+
+    t.false(await store.agents.releaseAgent("agt_t", "conn_old", new Date(10_000)));
+    t.is((await store.agents.getAgent("agt_t"))?.connectionId, "conn_1");
+    t.true(await store.agents.releaseAgent("agt_t", "conn_1", new Date(11_000)));
+    record = await store.agents.getAgent("agt_t");
+    t.is(record?.connectionId, undefined);
+    t.is(record?.replicaId, undefined);
+    t.deepEqual(record?.lastSeenAt, new Date(11_000));
+    t.false(await store.agents.releaseAgent("agt_t", "conn_1", new Date(12_000)));
   });
 
   it("keys: create, get, list oldest first, filter by agent, update and clear", async (t, { store }) => {
@@ -959,6 +1006,74 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     sub2.close();
   });
 
+  it("bus: the publisher's own subscribers get each message once", async (t, { store }) => {
+    const received: BusMessage[] = [];
+    const sub = await store.bus.subscribe((m) => received.push(m));
+    await store.bus.publish({ type: "queued", agentId: "agt_self" });
+    await waitFor(() => received.length >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    t.deepEqual(received, [{ type: "queued", agentId: "agt_self" }]);
+    sub.close();
+  });
+
+  // ---------------------------------------------------------------- retention
+
+  it(
+    "retention: a finished deployment goes after the retention (record, events, idempotency); a running one stays",
+    async (t, { store }) => {
+      const finished = makeDeployment("dep_0001fin");
+      const running = makeDeployment("dep_0002run");
+      await store.deployments.createDeployment(finished, makeEvent("queued"), "scope-fin");
+      await store.deployments.createDeployment(running, makeEvent("queued"), "scope-run");
+      const end = await store.deployments.appendEvent("dep_0001fin", (d) => ({
+        deployment: { ...d, state: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED },
+        event: {
+          time: new Date(3_000),
+          state: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
+          message: "done",
+          replicas: undefined,
+          failure: undefined,
+        },
+      }));
+      t.is(end?.event.seq, 2);
+      await store.deployments.appendEvent("dep_0002run", (d) => ({
+        deployment: { ...d, state: DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS },
+        event: {
+          time: new Date(3_000),
+          state: DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS,
+          message: "rolling",
+          replicas: undefined,
+          failure: undefined,
+        },
+      }));
+      t.truthy(await store.deployments.getDeployment("dep_0001fin"));
+      await waitFor(async () => (await store.deployments.getDeployment("dep_0001fin")) === undefined, 10_000);
+      t.deepEqual(await store.deployments.listEvents("dep_0001fin", 0), []);
+      const page = await store.deployments.listDeployments({}, 10, "");
+      t.deepEqual(
+        page.deployments.map((d) => d.id),
+        ["dep_0002run"],
+      );
+      t.is((await store.deployments.getDeployment("dep_0002run"))?.state, DeploymentState.DEPLOYMENT_STATE_IN_PROGRESS);
+      t.is((await store.deployments.listEvents("dep_0002run", 0)).length, 2);
+      // The running one's scope still answers with it; the finished one's scope is free again.
+      const again = await store.deployments.createDeployment(
+        makeDeployment("dep_0003new"),
+        makeEvent("queued"),
+        "scope-run",
+      );
+      t.false(again.created);
+      t.is(again.deployment.id, "dep_0002run");
+      const fresh = await store.deployments.createDeployment(
+        makeDeployment("dep_0004new"),
+        makeEvent("queued"),
+        "scope-fin",
+      );
+      t.true(fresh.created);
+    },
+    { retentionSeconds: 1 },
+  );
+
   it("ping answers true while the store is up", async (t, { store }) => {
     t.true(await store.ping());
   });
@@ -1148,9 +1263,9 @@ async function collectFeed(store: Store, cursor: string | undefined) {
   return { entries, close: () => subscription.close() };
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

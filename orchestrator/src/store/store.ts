@@ -94,7 +94,12 @@ export type BusMessage =
   /** The agent's tokens changed: streams opened with a token no longer valid must close. */
   | { type: "agent-token-rotated"; agentId: string }
   /** An agent answered a describe command. `payload` is a base64 DescribeReply. */
-  | { type: "reply"; commandId: string; payload: string };
+  | { type: "reply"; commandId: string; payload: string }
+  /**
+   * Local only, never published: this instance's subscription was lost and is back, so messages
+   * sent meanwhile may be missing; listeners re-read what they depend on.
+   */
+  | { type: "resync" };
 
 export interface Subscription {
   close(): void;
@@ -107,6 +112,18 @@ export interface AgentStore {
   listAgents(): Promise<AgentRecord[]>;
   /** Applies the patch (undefined values clear fields) and returns the result, or undefined if missing. */
   updateAgent(id: string, patch: Partial<Omit<AgentRecord, "id">>): Promise<AgentRecord | undefined>;
+  /**
+   * Sets lastSeenAt, only while the record names `connectionId` (the stream of that connection is
+   * the one being heard from). One cheap write: agents call it on heartbeats. False when the record
+   * is missing or held by another connection.
+   */
+  touchAgent(id: string, connectionId: string, lastSeenAt: Date): Promise<boolean>;
+  /**
+   * The stream of `connectionId` ended: clears connectionId and replicaId and sets lastSeenAt, only
+   * while the record still names that connection (a newer connection elsewhere keeps its record).
+   * False when it did not.
+   */
+  releaseAgent(id: string, connectionId: string, lastSeenAt: Date): Promise<boolean>;
 }
 
 export interface KeyStore {
@@ -265,6 +282,13 @@ export interface Store {
   tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** True when the store is reachable (health endpoint). */
   ping(): Promise<boolean>;
+  /**
+   * Resolves once the writes this instance made so far are on as many replicas as the store was
+   * configured to wait for (Redis WAIT): called before answering a Deploy and before acknowledging
+   * an agent's result, so that a failover loses nothing acknowledged. At once without replicas; a
+   * replica that does not answer in time is logged, not thrown.
+   */
+  syncReplicas(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,226 @@
+// The defects found under load (issue 9), on real orchestrator processes with stand-in agents:
+//  - overload: far more Deploys at once than the replica takes; those beyond its limit are refused
+//    with UNAVAILABLE before anything is stored, and exactly the accepted ones reach the agent (a
+//    call that reports failure never deploys);
+//  - a hot deploy key: 64 concurrent Deploys with one key never fail (lastUsedAt is best effort);
+//  - shutdown with many agents is quiet: no disconnect bookkeeping after the store closed.
+// (The memory store's bound is in memory-store.test.ts and the store contract.)
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import test from "ava";
+import { createRedisStore } from "../orchestrator/src/store/redis-store.js";
+import { adminClient } from "./support/clients.js";
+import { deployCallers, flood, type Outcome } from "./support/deploy-calls.js";
+import { node24 } from "./support/e2e.js";
+import { type Orchestrator, startOrchestrator } from "./support/orchestrator.js";
+import { type RedisServer, startRedisServer } from "./support/redis-server.js";
+import { connectStandInAgent, type StandInAgent, waitUntil } from "./support/stand-in-agents.js";
+import { run } from "./support/tools.js";
+
+const ADMIN = `admin-${randomBytes(16).toString("hex")}`;
+const running: { stop(): Promise<unknown> }[] = [];
+
+test.after.always(async () => {
+  for (const r of running.reverse()) await r.stop().catch(() => {});
+});
+
+// On Node 24, as in the image: only Node 22+ lets the HTTP/2 stream-reset limit be raised (see
+// orchestrator/src/server/stream-reset-limit.ts), which a flood of honest cancellations needs.
+async function orchestrator(env: Record<string, string> = {}): Promise<Orchestrator> {
+  const o = await startOrchestrator({ env: { K8SDEPLOY_ADMIN_TOKEN: ADMIN, ...env }, node: node24() });
+  running.push({ stop: () => o.stop("SIGKILL") });
+  return o;
+}
+
+async function redis(): Promise<RedisServer> {
+  const r = await startRedisServer({ appendonly: false });
+  running.push({ stop: () => r.stop("SIGKILL") });
+  return r;
+}
+
+async function agentWithKey(o: Orchestrator) {
+  const admin = adminClient(o.grpcAddress, ADMIN);
+  const agent = await admin.createAgent("load");
+  const key = await admin.createDeployKey(agent.id);
+  admin.close();
+  return { agent, key };
+}
+
+async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
+  const admin = adminClient(o.grpcAddress, ADMIN);
+  const ids: string[] = [];
+  let pageToken = "";
+  do {
+    const page = await admin.listDeployments({ pageSize: 500, pageToken });
+    ids.push(...page.deployments.map((d) => d.id));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  admin.close();
+  return ids;
+}
+
+/** Floods from `children` processes of their own (test/support/deploy-flood.ts); the outcomes added up. */
+async function floodFromChildren(
+  address: string,
+  key: string,
+  children: number,
+  callsEach: number,
+  perSecondEach: number,
+  deadlineMs: number,
+  label: string,
+): Promise<Outcome> {
+  const script = fileURLToPath(new URL("./support/deploy-flood.ts", import.meta.url));
+  const runs = await Promise.all(
+    Array.from({ length: children }, (_, i) =>
+      // On Node 24, as the action runs (Node 20's HTTP/2 client closes a connection that receives many
+      // resets, failing its other calls on the client side).
+      run(
+        node24(),
+        [
+          "--import",
+          "tsx",
+          script,
+          address,
+          key,
+          String(callsEach),
+          String(perSecondEach),
+          String(deadlineMs),
+          `${label}${i}`,
+        ],
+        { timeoutMs: 180_000 },
+      ),
+    ),
+  );
+  const total: Outcome = { ok: [], codes: {} };
+  for (const r of runs) {
+    if (r.code !== 0) throw new Error(`flood child failed: ${r.stderr}`);
+    if (r.stderr.trim() !== "") console.error(`flood child: ${r.stderr.trim()}`);
+    const out = JSON.parse(r.stdout) as Outcome;
+    total.ok.push(...out.ok);
+    for (const [k, v] of Object.entries(out.codes)) total.codes[k] = (total.codes[k] ?? 0) + v;
+  }
+  return total;
+}
+
+// Redis store: calls wait on Redis, so many are in progress at once and the in-flight limit refuses
+// the rest (UNAVAILABLE). Memory store: every call finishes at once, so none pile up in progress;
+// three times what it handles is offered, with deadlines long enough for the backlog (the callers'
+// HTTP/2 connections queue calls beyond 100 per connection: a deadline that passes there is stale
+// by the time the request reaches the server, which is why honest callers use deadlines of seconds
+// and retry with their idempotency key). In both, no call that failed may deploy.
+const overload = {
+  redis: { children: 2, callsEach: 1000, perSecondEach: 1e9, deadlineMs: 60_000, codes: ["OK", "UNAVAILABLE"] },
+  memory: {
+    children: 2,
+    callsEach: 3000,
+    perSecondEach: 1500,
+    deadlineMs: 10_000,
+    codes: ["DEADLINE_EXCEEDED", "OK", "UNAVAILABLE"],
+  },
+};
+
+for (const store of ["memory", "redis"] as const) {
+  test.serial(
+    `overload (${store} store): calls refused or given up on store nothing; exactly the accepted deploys reach the agent`,
+    async (t) => {
+      const plan = overload[store];
+      const env: Record<string, string> = { K8SDEPLOY_MAX_CONCURRENT_CALLS: "8" };
+      if (store === "redis") env.K8SDEPLOY_REDIS_URL = (await redis()).url;
+      const o = await orchestrator(env);
+      const { agent, key } = await agentWithKey(o);
+      const standIn = connectStandInAgent(o.grpcAddress, agent);
+      running.push({ stop: async () => standIn.close() });
+      await waitUntil(() => standIn.welcomed, "the stand-in agent to connect");
+
+      const { ok, codes } = await floodFromChildren(
+        o.grpcAddress,
+        key,
+        plan.children,
+        plan.callsEach,
+        plan.perSecondEach,
+        plan.deadlineMs,
+        store,
+      );
+      t.log(codes);
+      for (const code of Object.keys(codes)) t.true(plan.codes.includes(code), JSON.stringify(codes));
+      if (store === "redis") {
+        t.true(ok.length < plan.children * plan.callsEach, JSON.stringify(codes));
+        t.regex(o.logs(), /overloaded: refusing calls beyond the limit/);
+      }
+      // No connection was closed under the load (that failed every call on it with INTERNAL).
+      t.notRegex(o.logs(), /does not answer pings/);
+
+      // Every accepted deploy reaches the agent, and nothing else does: not one refused call deploys.
+      await waitUntil(() => standIn.received.size >= ok.length, `${ok.length} commands to reach the agent`, 60_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      t.log(`received ${standIn.received.size}, accepted ${ok.length}`);
+      t.deepEqual([...standIn.received].sort(), [...ok].sort());
+      // Nor was anything stored for a refused call.
+      t.deepEqual((await allDeploymentIds(o)).sort(), [...ok].sort());
+    },
+  );
+}
+
+test.serial("a hot deploy key: 64 concurrent Deploys with one key, five times over, never fail", async (t) => {
+  const o = await orchestrator({ K8SDEPLOY_REDIS_URL: (await redis()).url });
+  const { agent, key } = await agentWithKey(o);
+  const standIn = connectStandInAgent(o.grpcAddress, agent);
+  running.push({ stop: async () => standIn.close() });
+  await waitUntil(() => standIn.welcomed, "the stand-in agent to connect");
+  const clients = deployCallers(o.grpcAddress, 8);
+  const ok: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const outcome = await flood(clients, key, 64, `hot${round}`);
+    t.deepEqual(outcome.codes, { OK: 64 }, `round ${round}`);
+    ok.push(...outcome.ok);
+  }
+  for (const c of clients) c.close();
+  await waitUntil(() => standIn.received.size >= ok.length, "every command to reach the agent", 60_000);
+  t.is(standIn.received.size, 320);
+  t.notRegex(o.logs(), /"level":"(error|fatal)"/);
+});
+
+test.serial(
+  "SIGTERM with 300 agents connected: exits 0 without warnings, every agent recorded as disconnected",
+  async (t) => {
+    const r = await redis();
+    const o = await orchestrator({ K8SDEPLOY_REDIS_URL: r.url });
+    const admin = adminClient(o.grpcAddress, ADMIN);
+    const agents = await Promise.all(Array.from({ length: 300 }, (_, i) => admin.createAgent(`quiet-${i}`)));
+    admin.close();
+    const standIns: StandInAgent[] = agents.map((a) => connectStandInAgent(o.grpcAddress, a));
+    running.push({
+      stop: async () => {
+        for (const s of standIns) s.close();
+      },
+    });
+    await waitUntil(() => standIns.every((s) => s.welcomed), "300 agents to connect", 60_000);
+
+    const status = await o.stop("SIGTERM", 30_000);
+    t.is(status.code, 0, o.logs().slice(-3000));
+    const noisy = o
+      .logEntries()
+      .filter(
+        (e) =>
+          /^(warn|error|fatal)$/.test(String(e.level)) || /ClientClosedError|client is closed/i.test(JSON.stringify(e)),
+      );
+    t.deepEqual(
+      noisy.map((e) => e.msg),
+      [],
+      JSON.stringify(noisy.slice(0, 5)),
+    );
+    t.is(o.logEntries().filter((e) => e.msg === "agent disconnected").length, 300);
+
+    const store = await createRedisStore(r.url, { replicaId: "check" });
+    try {
+      const records = await store.agents.listAgents();
+      t.is(records.length, 300);
+      t.deepEqual(
+        records.filter((a) => a.connectionId !== undefined).map((a) => a.id),
+        [],
+      );
+    } finally {
+      await store.close();
+    }
+  },
+);
