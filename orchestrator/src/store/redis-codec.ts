@@ -5,10 +5,6 @@
 import { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 
-interface TaggedDate {
-  $date: string;
-}
-
 /** JSON in which every Date becomes {"$date": ISO string}; undefined properties are left out. */
 export function encodeRecord(value: unknown): string {
   return JSON.stringify(value, function (this: Record<string, unknown>, key: string, encoded: unknown) {
