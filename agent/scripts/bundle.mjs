@@ -4,8 +4,11 @@
 //
 //   node agent/scripts/bundle.mjs            build + standalone check
 //   node agent/scripts/bundle.mjs --no-check build only
+//   node agent/scripts/bundle.mjs --sourcemap also write k8sdeploy-agent.mjs.map (not referenced by the
+//                                              bundle, not in the image; bench/profile-agent.ts reads it)
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +27,51 @@ try {
   process.exit(1);
 }
 
+// Node built-ins are loaded with require(), never with an ESM `import`: importing a built-in as ESM
+// builds its module facade, which reads every export, lazy getters included. For node:http that
+// means http.WebSocket / EventSource, which load all of undici (745 KB of source, about +8 MiB RSS
+// on Node 24, measured: bench/profiles/). The banner's `require` loads the same module object.
+const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+const builtinsViaRequire = {
+  name: "k8sdeploy-builtins-via-require",
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/0-9]+$/ }, (args) =>
+      args.kind === "import-statement" && builtins.has(args.path)
+        ? { path: args.path, namespace: "k8sdeploy-builtin" }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "k8sdeploy-builtin" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
+
+// Dependencies of @kubernetes/client-node that the agent's code paths never reach, replaced by
+// stand-ins so that their code is neither in the file nor parsed at every start. The agent uses
+// KubeConfig, AppsV1Api, CoreV1Api, VersionApi and Watch only (agent/src/kube.ts, deploy/watch.ts):
+//  - whatwg-url (+ tr46, and the `punycode` deprecation warning): node-fetch 2 uses it only where
+//    Node has no global URL (`Url.URL || whatwgUrl.URL`), which Node 20+ always has;
+//  - isomorphic-ws (ws): client-node's WebSocketHandler, used by exec, attach and port-forward;
+//  - tar-fs: client-node's Cp (`kubectl cp`).
+// Anything that did reach them fails with an error that names the missing piece.
+const SHIMS = {
+  "whatwg-url": "export const URL = globalThis.URL; export default { URL };",
+  "isomorphic-ws": `export default class WebSocket { constructor() { throw new Error("WebSockets (exec, attach, port-forward) are not part of the k8sdeploy-agent bundle"); } }`,
+  "tar-fs": `const fail = () => { throw new Error("tar (kubectl cp) is not part of the k8sdeploy-agent bundle"); }; export default { pack: fail, extract: fail };`,
+};
+const shims = {
+  name: "k8sdeploy-shims",
+  setup(build) {
+    const filter = new RegExp(`^(${Object.keys(SHIMS).join("|")})$`);
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: "k8sdeploy-shim" }));
+    build.onLoad({ filter: /.*/, namespace: "k8sdeploy-shim" }, (args) => ({
+      contents: SHIMS[args.path],
+      loader: "js",
+    }));
+  },
+};
+
 const result = await esbuild.build({
   entryPoints: [join(agentDir, "src", "main.ts")],
   outfile,
@@ -40,8 +88,9 @@ const result = await esbuild.build({
   // Optional native accelerators and optional peers, required inside try/catch by their users
   // (ws: bufferutil, utf-8-validate; node-fetch: encoding). Left out, the pure-JS paths are used.
   external: ["bufferutil", "utf-8-validate", "encoding"],
+  plugins: [builtinsViaRequire, shims],
   legalComments: "none",
-  sourcemap: false,
+  sourcemap: process.argv.includes("--sourcemap") ? "external" : false,
   // Whitespace and syntax only: identifiers stay, so stack traces remain readable. Halves the
   // file (7 → 3.8 MB) and the memory used to load it.
   minifyWhitespace: true,

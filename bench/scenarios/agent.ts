@@ -1,6 +1,6 @@
 // Rows "agent idle RSS, Node 24" and "agent start → connected, Node 24": the real bundle
-// (agent/dist/k8sdeploy-agent.mjs) on the Node 24 that the image ships, with the NODE_OPTIONS the
-// image sets (agent/node-options), against an orchestrator (memory store) and the test bed's
+// (agent/dist/k8sdeploy-agent.mjs) on the Node 24 that the image ships, with the Node flags and
+// environment the image sets (agent/node-runtime), against an orchestrator (memory store) and the test bed's
 // Kubernetes. Floors, same run and same Node: bare Node, and a minimal grpc-js client (floors/
 // minimal-agent.ts, bundled with the agent's esbuild settings) that opens the same stream.
 import { execFileSync, spawn } from "node:child_process";
@@ -30,19 +30,31 @@ export function node24(): string {
   return execFileSync("bash", [join(repoRoot, "scripts", "node24.sh"), "x64"], { encoding: "utf8" }).trim();
 }
 
+export interface NodeRuntime {
+  /** Node/V8 command-line flags, before the script. */
+  flags: string[];
+  /** Environment variables the image sets (e.g. glibc malloc settings). */
+  env: Record<string, string>;
+}
+
 /**
- * NODE_OPTIONS the agent runs with, as in its image. The image sets none (scripts/images/build.mjs:
- * no env beyond PATH and NODE_ENV); runtime flags under evaluation go into agent/node-options (one
- * flag a line, `#` comments), which the bench then uses for both the agent and its floor.
+ * How the agent's image runs Node: agent/node-runtime, `--flag` lines for the command line and
+ * `NAME=value` lines for the environment (`#` comments), which scripts/images/build.mjs writes into
+ * the image (entrypoint `node <flags> /app/k8sdeploy-agent.mjs`, image env). The bench runs the agent
+ * and its floors with the same. (Flags, not NODE_OPTIONS: Node refuses V8 flags such as --lite-mode
+ * there.)
  */
-export function agentNodeOptions(): string {
-  const file = join(repoRoot, "agent", "node-options");
-  if (!existsSync(file)) return "";
-  return readFileSync(file, "utf8")
+export function agentNodeRuntime(): NodeRuntime {
+  const file = join(repoRoot, "agent", "node-runtime");
+  if (!existsSync(file)) return { flags: [], env: {} };
+  const lines = readFileSync(file, "utf8")
     .split("\n")
-    .filter((l) => l.trim() !== "" && !l.startsWith("#"))
-    .join(" ")
-    .trim();
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  const env = lines
+    .filter((l) => !l.startsWith("--"))
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+  return { flags: lines.filter((l) => l.startsWith("--")), env: Object.fromEntries(env) };
 }
 
 async function bundleMinimalAgent(): Promise<string> {
@@ -79,11 +91,11 @@ async function startUntil(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
-  nodeOptions: string,
+  runtime: NodeRuntime,
 ): Promise<Started> {
   const t0 = performance.now();
   const child = track(
-    spawn(node, args, { env: { ...env, NODE_OPTIONS: nodeOptions }, stdio: ["ignore", "ignore", "pipe"] }),
+    spawn(node, [...runtime.flags, ...args], { env: { ...env, ...runtime.env }, stdio: ["ignore", "ignore", "pipe"] }),
   );
   let text = "";
   const connectedMs = await new Promise<number>((resolve, reject) => {
@@ -111,7 +123,7 @@ export async function runAgent(options: AgentOptions): Promise<Row[]> {
       'KUBECONFIG is not set: run `npm run testbed -- up` and `eval "$(npm run --silent testbed -- env)"`',
     );
   const node = node24();
-  const nodeOptions = agentNodeOptions();
+  const runtime = agentNodeRuntime();
   const minimal = await bundleMinimalAgent();
   const sut = await startSut({ store: "memory" });
   const kube = await import("../../test/support/kube.js");
@@ -128,8 +140,8 @@ export async function runAgent(options: AgentOptions): Promise<Row[]> {
       POD_NAMESPACE: "k8sdeploy-bench",
     };
     const minimalEnv = { ...baseEnv, K8SDEPLOY_SERVER: sut.address, K8SDEPLOY_AGENT_TOKEN: other!.token };
-    const startAgent = () => startUntil(node, [agentBundle], agentEnv, /connected to the orchestrator/, nodeOptions);
-    const startMinimal = () => startUntil(node, [minimal], minimalEnv, /"connected":true/, nodeOptions);
+    const startAgent = () => startUntil(node, [agentBundle], agentEnv, /connected to the orchestrator/, runtime);
+    const startMinimal = () => startUntil(node, [minimal], minimalEnv, /"connected":true/, runtime);
 
     // Start → connected, alternating so that drift in machine load hits both alike.
     const agentStarts: number[] = [];
@@ -149,7 +161,7 @@ export async function runAgent(options: AgentOptions): Promise<Row[]> {
       ["-e", "process.stderr.write('ready\\n'); setInterval(() => {}, 1e9)"],
       baseEnv,
       /ready/,
-      nodeOptions,
+      runtime,
     );
     const m = await startMinimal();
     const a = await startAgent();
@@ -205,7 +217,7 @@ export async function runAgent(options: AgentOptions): Promise<Row[]> {
         goal: `≤ 60 MiB, flat over ${options.deploys} deploys (≤ +5 MiB after the first tenth)`,
         pass: Math.max(agentIdle, agentAfter) <= 60 && flat && failed === 0,
         details: {
-          nodeOptions,
+          nodeRuntime: runtime,
           node: execFileSync(node, ["--version"], { encoding: "utf8" }).trim(),
           bareRssMiB: round(bareRss, 1),
           minimalRssMiB: round(minimalRss, 1),

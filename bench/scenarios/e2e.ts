@@ -11,7 +11,7 @@ import { track } from "../lib/processes.js";
 import { type Row, row } from "../lib/report.js";
 import { median, round } from "../lib/stats.js";
 import { ADMIN_TOKEN, startSut } from "../lib/sut.js";
-import { agentNodeOptions, node24 } from "./agent.js";
+import { agentNodeRuntime, node24 } from "./agent.js";
 
 export interface E2eOptions {
   runs: number;
@@ -38,7 +38,7 @@ export async function runE2e(options: E2eOptions): Promise<Row> {
       replicas: 1,
     });
     const child = track(
-      spawn(node, [agentBundle], {
+      spawn(node, [...agentNodeRuntime().flags, agentBundle], {
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
@@ -46,7 +46,7 @@ export async function runE2e(options: E2eOptions): Promise<Row> {
           K8SDEPLOY_SERVER: `http://${sut.address}`,
           K8SDEPLOY_AGENT_TOKEN: agent!.token,
           POD_NAMESPACE: "k8sdeploy-bench",
-          NODE_OPTIONS: agentNodeOptions(),
+          ...agentNodeRuntime().env,
         },
         stdio: ["ignore", "ignore", "pipe"],
       }),

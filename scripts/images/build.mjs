@@ -72,6 +72,27 @@ const PRUNE = [
 const USER = { name: "nonroot", uid: 65532 };
 const NODE_VERSION = process.env.NODE24_VERSION ?? "24.21.0";
 
+/**
+ * agent/node-runtime: `--flag` lines for Node's command line, `NAME=value` lines for the image's
+ * environment, `#` comments (see agent/CONFIG.md, "Runtime flags"; bench/scenarios/agent.ts reads
+ * the same file).
+ */
+function agentNodeRuntime() {
+  const lines = readFileSync(join(repoRoot, "agent", "node-runtime"), "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  const bad = lines.find((l) => !l.startsWith("--") && !/^[A-Z_][A-Z0-9_]*=/.test(l));
+  if (bad) throw new Error(`agent/node-runtime: "${bad}" is neither a --flag nor NAME=value`);
+  return {
+    flags: lines.filter((l) => l.startsWith("--")),
+    env: Object.fromEntries(
+      lines.filter((l) => !l.startsWith("--")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    ),
+  };
+}
+const agentRuntime = agentNodeRuntime();
+
 const IMAGES = {
   agent: {
     title: "k8sdeploy-agent",
@@ -81,9 +102,10 @@ const IMAGES = {
       need(bundle, "the agent bundle");
       return [{ from: bundle, to: "app/k8sdeploy-agent.mjs" }];
     },
-    entrypoint: ["/usr/local/bin/node", "/app/k8sdeploy-agent.mjs"],
+    // The agent's Node/V8 flags and malloc settings live in agent/node-runtime (the bench reads it too).
+    entrypoint: ["/usr/local/bin/node", ...agentRuntime.flags, "/app/k8sdeploy-agent.mjs"],
     cmd: [],
-    env: {},
+    env: agentRuntime.env,
     ports: [],
     writableDirs: [],
   },

@@ -180,6 +180,10 @@ export async function runAgent(
   try {
     while (!done.signal.aborted) {
       const endpoint = rotation.current();
+      // Dial while the Kubernetes version is being read: TCP, TLS and HTTP/2 are then ready when
+      // the hello is (start → connected is one API round trip shorter).
+      const client = createAgentClient(endpoint, config.ca, userAgent);
+      client.getChannel().getConnectivityState(true);
       const hello: Hello = {
         agentVersion: config.agentVersion,
         arch: process.arch,
@@ -191,11 +195,13 @@ export async function runAgent(
         runningCommandIds: tracker.runningIds(),
         agentDeployment: config.agentDeployment,
       };
-      if (done.signal.aborted) break;
+      if (done.signal.aborted) {
+        client.close();
+        break;
+      }
       const slog = log.child({ server: endpoint.url });
       slog.debug({ running: hello.runningCommandIds }, "connecting");
       options.onConnectionState?.("connecting", endpoint.url);
-      const client = createAgentClient(endpoint, config.ca, userAgent);
       const session = new StreamSession({
         client,
         metadata,
