@@ -1,13 +1,13 @@
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { http2ServersOf } from "../../orchestrator/dist/server/ping-policy.js";
-import { raiseStreamResetLimit } from "../../orchestrator/dist/server/stream-reset-limit.js";
+import { raiseSessionLimits } from "../../orchestrator/dist/server/http2-session-limits.js";
 
 const server = new grpc.Server({ "grpc.max_concurrent_streams": 100 });
 const port = await new Promise((r) =>
   server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => r(p)),
 );
-if (process.argv[2] === "raise") raiseStreamResetLimit(http2ServersOf(server));
+if (process.argv[2] === "raise") raiseSessionLimits(http2ServersOf(server));
 const srv = http2ServersOf(server)[0];
 const key = Object.getOwnPropertySymbols(srv).find((s) => s.description === "options");
 console.log("options", JSON.stringify(srv[key]));
