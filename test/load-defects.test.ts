@@ -25,7 +25,7 @@ test.after.always(async () => {
 });
 
 // On Node 24, as in the image: only Node 22+ lets the HTTP/2 stream-reset limit be raised (see
-// orchestrator/src/server/stream-reset-limit.ts), which a flood of honest cancellations needs.
+// orchestrator/src/server/http2-session-limits.ts), which a flood of honest cancellations needs.
 async function orchestrator(env: Record<string, string> = {}): Promise<Orchestrator> {
   const o = await startOrchestrator({ env: { K8SDEPLOY_ADMIN_TOKEN: ADMIN, ...env }, node: node24() });
   running.push({ stop: () => o.stop("SIGKILL") });
@@ -46,17 +46,21 @@ async function agentWithKey(o: Orchestrator) {
   return { agent, key };
 }
 
-async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
+async function allDeployments(o: Orchestrator): Promise<{ id: string; image: string }[]> {
   const admin = adminClient(o.grpcAddress, ADMIN);
-  const ids: string[] = [];
+  const all: { id: string; image: string }[] = [];
   let pageToken = "";
   do {
     const page = await admin.listDeployments({ pageSize: 500, pageToken });
-    ids.push(...page.deployments.map((d) => d.id));
+    all.push(...page.deployments.map((d) => ({ id: d.id, image: d.image })));
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
   admin.close();
-  return ids;
+  return all;
+}
+
+async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
+  return (await allDeployments(o)).map((d) => d.id);
 }
 
 /** Floods from `children` processes of their own (test/support/deploy-flood.ts); the outcomes added up. */
@@ -68,6 +72,7 @@ async function floodFromChildren(
   perSecondEach: number,
   deadlineMs: number,
   label: string,
+  extra: { channels?: number; shortDeadlineMs?: number } = {},
 ): Promise<Outcome> {
   const script = fileURLToPath(new URL("./support/deploy-flood.ts", import.meta.url));
   const runs = await Promise.all(
@@ -86,20 +91,27 @@ async function floodFromChildren(
           String(perSecondEach),
           String(deadlineMs),
           `${label}${i}`,
+          String(extra.channels ?? 4),
+          extra.shortDeadlineMs === undefined ? "" : String(extra.shortDeadlineMs),
         ],
         { timeoutMs: 180_000 },
       ),
     ),
   );
   const total: Outcome = { ok: [], codes: {} };
+  const short = { ok: [] as string[], codes: {} as Record<string, number> };
+  const add = (to: { ok: string[]; codes: Record<string, number> }, from: typeof to) => {
+    to.ok.push(...from.ok);
+    for (const [k, v] of Object.entries(from.codes)) to.codes[k] = (to.codes[k] ?? 0) + v;
+  };
   for (const r of runs) {
     if (r.code !== 0) throw new Error(`flood child failed: ${r.stderr}`);
     if (r.stderr.trim() !== "") console.error(`flood child: ${r.stderr.trim()}`);
     const out = JSON.parse(r.stdout) as Outcome;
-    total.ok.push(...out.ok);
-    for (const [k, v] of Object.entries(out.codes)) total.codes[k] = (total.codes[k] ?? 0) + v;
+    add(total, out);
+    if (out.short) add(short, out.short);
   }
-  return total;
+  return extra.shortDeadlineMs === undefined ? total : { ...total, short };
 }
 
 // Redis store: calls wait on Redis, so many are in progress at once and the in-flight limit refuses
@@ -160,6 +172,54 @@ for (const store of ["memory", "redis"] as const) {
     },
   );
 }
+
+// Overload (three times what the replica handles, over four connections) with callers that give up:
+// on each connection one call in ten waits for its answer (2 min) and the others have the bench's
+// 10 s deadline, whose client resets their streams when it passes and sends queued calls in their place. Node refuses a new stream (RST_STREAM
+// ENHANCE_YOUR_CALM, before any handler: RESOURCE_EXHAUSTED) while a connection holds its 100
+// streams, counting those already ended or reset by the client but not yet released by the busy server;
+// with Node's default guard it tore the connection down after 100 refusals in a row (GOAWAY
+// INTERNAL_ERROR), and the waiting calls the server had carried out failed with INTERNAL ("Session
+// closed with error code 2") and deployed all the same. Now the server keeps the connection, so each
+// waiting call gets its own answer — OK, or refused before any side effect — and exactly the waiting
+// calls answered OK are stored and reach the agent. (A short-deadline call may deploy after its
+// caller gave up: its deadline is stale once the client has queued it, see above.)
+test.serial(
+  "overload with callers giving up (memory store): no connection is torn down, and every call that waited gets its own answer",
+  async (t) => {
+    const o = await orchestrator({ K8SDEPLOY_MAX_CONCURRENT_CALLS: "8" });
+    const { agent, key } = await agentWithKey(o);
+    const standIn = connectStandInAgent(o.grpcAddress, agent);
+    running.push({ stop: async () => standIn.close() });
+    await waitUntil(() => standIn.welcomed, "the stand-in agent to connect");
+
+    const { ok, codes, short } = await floodFromChildren(o.grpcAddress, key, 1, 15_000, 5000, 120_000, "wait", {
+      channels: 4,
+      shortDeadlineMs: 10_000,
+    });
+    t.log({ waiting: codes, short: short?.codes });
+    for (const code of Object.keys(codes)) {
+      t.true(["OK", "RESOURCE_EXHAUSTED", "UNAVAILABLE"].includes(code), JSON.stringify(codes));
+    }
+    t.true(ok.length > 0);
+
+    await waitUntil(() => standIn.received.size >= ok.length, `${ok.length} commands to reach the agent`, 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Every accepted call reached the agent; no stored deployment of a waiting call lacks its OK. (The
+    // memory store keeps the last 10,000 finished deployments, so the oldest may be gone.)
+    const accepted = new Set(ok);
+    t.deepEqual(
+      ok.filter((id) => !standIn.received.has(id)),
+      [],
+    );
+    const waited = (await allDeployments(o)).filter((d) => d.image.startsWith("registry.example/wait0:"));
+    t.true(waited.length > 0);
+    t.deepEqual(
+      waited.filter((d) => !accepted.has(d.id)),
+      [],
+    );
+  },
+);
 
 test.serial("a hot deploy key: 64 concurrent Deploys with one key, five times over, never fail", async (t) => {
   const o = await orchestrator({ K8SDEPLOY_REDIS_URL: (await redis()).url });

@@ -10,6 +10,8 @@ export interface Outcome {
   ok: string[];
   /** Call count per status name ("OK", "UNAVAILABLE", …). */
   codes: Record<string, number>;
+  /** With `shortDeadlineMs`: the outcome of the calls that had the short deadline (not counted above). */
+  short?: { ok: string[]; codes: Record<string, number> };
 }
 
 /** `channels` Deploy clients, each on its own connection. */
@@ -22,20 +24,22 @@ export function deployCallers(address: string, channels: number): DeployServiceC
 
 /**
  * `n` Deploys with `key` spread over the clients, all at once or (with `perSecond`) at that rate;
- * resolves when every one answered. The first INTERNAL error's details go to stderr.
+ * resolves when every one answered. The first INTERNAL error's details go to stderr. With
+ * `shortDeadlineMs`, nine calls in ten on each connection have that deadline instead, and the
+ * image `registry.example/<label>-short:<i>`; their outcome is reported apart (`short`).
  */
 export async function flood(
   clients: DeployServiceClient[],
   key: string,
   n: number,
   label: string,
-  options: { deadlineMs?: number; perSecond?: number } = {},
+  options: { deadlineMs?: number; perSecond?: number; shortDeadlineMs?: number } = {},
 ): Promise<Outcome> {
   const deadlineMs = options.deadlineMs ?? 60_000;
   const md = new grpc.Metadata();
   md.set("authorization", `Bearer ${key}`);
-  const ok: string[] = [];
-  const codes: Record<string, number> = {};
+  const long = { ok: [] as string[], codes: {} as Record<string, number> };
+  const short = { ok: [] as string[], codes: {} as Record<string, number> };
   const calls: Promise<void>[] = [];
   const start = Date.now();
   for (let i = 0; i < n; i++) {
@@ -43,12 +47,16 @@ export async function flood(
       const due = start + (i * 1000) / options.perSecond;
       if (due - Date.now() >= 5) await new Promise((r) => setTimeout(r, due - Date.now()));
     }
+    // Nine in ten on each connection (calls go round the clients).
+    const isShort = options.shortDeadlineMs !== undefined && Math.floor(i / clients.length) % 10 !== 0;
+    const { ok, codes } = isShort ? short : long;
+    const image = `registry.example/${label}${isShort ? "-short" : ""}:${i}`;
     calls.push(
       new Promise<void>((resolve) =>
         clients[i % clients.length]!.deploy(
-          deployRequest({ namespace: "load", workload: `w${i % 50}`, image: `registry.example/${label}:${i}` }),
+          deployRequest({ namespace: "load", workload: `w${i % 50}`, image }),
           md,
-          { deadline: Date.now() + deadlineMs },
+          { deadline: Date.now() + (isShort ? options.shortDeadlineMs! : deadlineMs) },
           (err, res) => {
             const name = err ? grpc.status[err.code] : "OK";
             codes[name] = (codes[name] ?? 0) + 1;
@@ -61,5 +69,5 @@ export async function flood(
     );
   }
   await Promise.all(calls);
-  return { ok, codes };
+  return options.shortDeadlineMs === undefined ? long : { ...long, short };
 }

@@ -17,6 +17,13 @@ import {
   startGrpcServer,
 } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
+import {
+  MAX_REJECTED_STREAMS,
+  STREAM_RESET_BURST,
+  STREAM_RESET_RATE,
+  sessionOptionsOf,
+} from "./http2-session-limits.js";
+import { http2ServersOf } from "./ping-policy.js";
 
 const log = pino({ level: "silent" });
 
@@ -121,6 +128,25 @@ function check(client: grpc.Client, service = ""): Promise<string> {
     ),
   );
 }
+
+test("the HTTP/2 guards honest overload trips are raised on every listening server, before any session", async (t) => {
+  const server = await startGrpcServer(config(), stubApp({ ready: true }), log);
+  t.teardown(() => server.close(0));
+  const servers = http2ServersOf(server.server);
+  t.true(servers.length > 0);
+  for (const s of servers) {
+    const options = sessionOptionsOf(s);
+    t.is(options.maxSessionRejectedStreams, MAX_REJECTED_STREAMS);
+    t.is(options.streamResetBurst, STREAM_RESET_BURST);
+    t.is(options.streamResetRate, STREAM_RESET_RATE);
+    // What grpc-js set stays: the per-connection stream cap and its disabled session memory limit.
+    t.is((options.settings as { maxConcurrentStreams?: number }).maxConcurrentStreams, 100);
+  }
+  // The options object is the one Node hands every new session: a session still serves.
+  const client = healthClient(server.address);
+  t.teardown(() => client.close());
+  t.is(await check(client), "SERVING");
+});
 
 test("health follows app.ready() and drain; port 0 reports the real port", async (t) => {
   const state = { ready: false };

@@ -15,9 +15,9 @@ import { type Config, formatAddress } from "../config.js";
 import { grpcMetricsInterceptor } from "../rpc/rpc-metrics.js";
 import { guardInterceptor, tolerantDefinition, tolerantRegistrar } from "./grpc-guard.js";
 import { appReady } from "./http-server.js";
+import { raiseSessionLimits } from "./http2-session-limits.js";
 import { watchSessions } from "./http2-watchdog.js";
 import { enforcePingPolicy, http2ServersOf } from "./ping-policy.js";
-import { raiseStreamResetLimit } from "./stream-reset-limit.js";
 
 /*
  * Keepalive: what @grpc/grpc-js 1.14.7 (build/src/server.js) actually does on the server side.
@@ -139,7 +139,7 @@ export async function startGrpcServer(
     }),
   );
   enforcePingPolicy(server, config.keepaliveMinSeconds * 1000, log);
-  raiseStreamResetLimit(http2ServersOf(server));
+  raiseSessionLimits(http2ServersOf(server));
   watchSessions(http2ServersOf(server), log);
 
   let draining = false;
