@@ -2,10 +2,10 @@
 // every key-routed command, the scripts (one slot each), the feed's blocking reader on its own
 // connections, and the bus over sharded Pub/Sub, across two Store instances. Plus what only a
 // cluster has: a master killed -9 is replaced by its replica and nothing written with WAIT is lost.
-import { randomBytes } from "node:crypto";
 import { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test from "ava";
+import { redisContractFixture, uniquePrefix } from "./redis-contract-fixture.js";
 import { createRedisStore } from "./redis-store.js";
 import { storeContract } from "./store.contract.js";
 import type { BusMessage, Store } from "./store.js";
@@ -36,27 +36,8 @@ test.after.always(async () => {
   await Promise.all(owned.map((c) => c.stop()));
 });
 
-const uniquePrefix = () => `k8sd:test-${randomBytes(6).toString("hex")}:`;
-
-storeContract("redis-cluster", async (options) => {
-  const { url } = await cluster();
-  const keyPrefix = uniquePrefix();
-  const stores: Store[] = [];
-  const open = async (replicaId: string) => {
-    const store = await createRedisStore(url, { replicaId, keyPrefix, retentionSeconds: options?.retentionSeconds });
-    stores.push(store);
-    return store;
-  };
-  const store = await open("replica-a");
-  return {
-    store,
-    peer: () => open(`replica-${stores.length}`),
-    // Every fixture has its own prefix in a cluster that lives only for this file.
-    cleanup: async () => {
-      await Promise.all(stores.map((s) => s.close()));
-    },
-  };
-});
+// Every fixture has its own prefix in a cluster that lives only for this file.
+storeContract("redis-cluster", async (options) => redisContractFixture((await cluster()).url, options));
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,12 +2,12 @@
 // directory), plus what only Redis has: durability across a crash, several replicas, hash tags,
 // reconnection, and a process that exits once the store is closed.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import test from "ava";
 import { createClient } from "redis";
+import { redisContractFixture, uniquePrefix } from "./redis-contract-fixture.js";
 import { createRedisStore } from "./redis-store.js";
 import { storeContract } from "./store.contract.js";
 import type { BusMessage, FeedEntry, Store } from "./store.js";
@@ -49,8 +49,6 @@ test.after.always(async () => {
   await Promise.all(servers.map((s) => s.stop("SIGKILL")));
 });
 
-const uniquePrefix = () => `k8sd:test-${randomBytes(6).toString("hex")}:`;
-
 /** Deletes a test's keys (matters when K8SDEPLOY_REDIS_URL points at a server that outlives us). */
 async function dropPrefix(url: string, prefix: string): Promise<void> {
   const raw = createClient({ url });
@@ -67,22 +65,7 @@ async function dropPrefix(url: string, prefix: string): Promise<void> {
 
 storeContract("redis", async (options) => {
   const url = await sharedUrl();
-  const keyPrefix = uniquePrefix();
-  const stores: Store[] = [];
-  const open = async (replicaId: string) => {
-    const store = await createRedisStore(url, { replicaId, keyPrefix, retentionSeconds: options?.retentionSeconds });
-    stores.push(store);
-    return store;
-  };
-  const store = await open("replica-a");
-  return {
-    store,
-    peer: () => open(`replica-${stores.length}`),
-    cleanup: async () => {
-      await Promise.all(stores.map((s) => s.close()));
-      await dropPrefix(url, keyPrefix);
-    },
-  };
+  return redisContractFixture(url, options, (prefix) => dropPrefix(url, prefix));
 });
 
 async function ownServer(): Promise<RedisServer> {
