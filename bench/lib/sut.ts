@@ -36,7 +36,9 @@ export interface SutOptions {
 export async function startSut(options: SutOptions): Promise<Sut> {
   const redis = options.store === "redis" ? (options.redis ?? (await startRedis())) : undefined;
   // The single-file bundle the orchestrator image ships, when it is built; else the tsc output.
-  const bundle = join(repoRoot, "orchestrator", "dist", "bundle", "k8sdeploy.mjs");
+  // BENCH_ORCHESTRATOR_BUNDLE=<file>: another build (A/B runs of two variants in one session).
+  const bundle =
+    process.env.BENCH_ORCHESTRATOR_BUNDLE ?? join(repoRoot, "orchestrator", "dist", "bundle", "k8sdeploy.mjs");
   const orchestrator = await startOrchestrator({
     node: sutNode(),
     script: existsSync(bundle) ? bundle : undefined,

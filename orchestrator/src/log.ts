@@ -26,6 +26,48 @@ export const redactPaths: readonly string[] = [
   "metadata.authorization",
 ];
 
+/** Property names redacted one level down in every log object (`*.name` in redactPaths). */
+const nestedRedacted = new Set(redactPaths.filter((p) => p.startsWith("*.")).map((p) => p.slice(2)));
+const CENSOR = "[redacted]";
+
+/**
+ * The `*.name` paths of redactPaths, applied in pino's `formatters.log` instead of pino's `redact`.
+ * Why hand-written: pino's redaction (fast-redact) compiles static paths into fast code, but walks
+ * wildcard paths generically on every line — 18 µs of a 23 µs line in a micro-benchmark, about 5 %
+ * of a busy replica's CPU with two lines per deploy. This checks the same properties (those of every
+ * object or array directly under the log object) and copies only what it censors, never the
+ * caller's object. The static paths stay with pino's `redact`.
+ */
+export function redactNested(object: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const k in object) {
+    const value = object[k];
+    if (typeof value !== "object" || value === null || value instanceof Date) continue;
+    let copy: Record<string, unknown> | undefined;
+    for (const name of nestedRedacted) {
+      if (Object.hasOwn(value, name)) {
+        // An error stays an error (pino's serializer runs after this hook): same prototype, and
+        // message and stack, which a spread would drop (they are not enumerable).
+        copy ??=
+          value instanceof Error
+            ? (Object.create(Object.getPrototypeOf(value), Object.getOwnPropertyDescriptors(value)) as Record<
+                string,
+                unknown
+              >)
+            : Array.isArray(value)
+              ? ([...value] as unknown as Record<string, unknown>)
+              : { ...value };
+        copy[name] = CENSOR;
+      }
+    }
+    if (copy) {
+      out ??= { ...object };
+      out[k] = copy;
+    }
+  }
+  return out ?? object;
+}
+
 export interface CreateLoggerOptions {
   /** Where to write; default stderr (see stderrDestination). */
   destination?: DestinationStream;
@@ -40,8 +82,8 @@ export function createLogger(
       level: config.logLevel,
       base: { pid: process.pid, ...(config.replicaId ? { replica: config.replicaId } : {}) },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: [...redactPaths], censor: "[redacted]" },
-      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: redactPaths.filter((p) => !p.startsWith("*.")), censor: CENSOR },
+      formatters: { level: (label) => ({ level: label }), log: redactNested },
     },
     options.destination ?? stderrDestination(),
   );

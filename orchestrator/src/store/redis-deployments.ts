@@ -77,8 +77,18 @@ redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 `);
 
+/** Deployments whose last write this process remembers (see `lastWritten`). */
+const LAST_WRITTEN_MAX = 10_000;
+
 export class RedisDeployments implements DeploymentStore {
   private readonly writers = new KeyedMutex();
+  /**
+   * Record text and event count of what this process last wrote for an unfinished deployment. An
+   * append starts from it instead of reading both back (a round trip and two commands, twice per
+   * delivered command: the agent's ack and its result); the compare-and-set still checks them, so
+   * after a write elsewhere the append only fails once and continues from a fresh read.
+   */
+  private readonly lastWritten = new Map<string, { text: string; count: number }>();
   private lastIndexTrim = 0;
 
   constructor(
@@ -115,6 +125,7 @@ export class RedisDeployments implements DeploymentStore {
         ),
         this.publish(deployment.id, event.seq, recordText, eventText),
       ]);
+      this.remember(deployment.id, recordText, 1);
     });
     return { deployment: Deployment.fromPartial(deployment), created: true };
   }
@@ -189,6 +200,15 @@ export class RedisDeployments implements DeploymentStore {
     return this.feed.follow(afterCursor, listener);
   }
 
+  private remember(id: string, text: string, count: number): void {
+    this.lastWritten.delete(id);
+    this.lastWritten.set(id, { text, count });
+    if (this.lastWritten.size > LAST_WRITTEN_MAX) {
+      const oldest = this.lastWritten.keys().next().value;
+      if (oldest !== undefined) this.lastWritten.delete(oldest);
+    }
+  }
+
   /**
    * Once an hour per process: drops index entries of deployments created so long ago that they have
    * certainly expired (ids start with the creation time, so that is one lexicographic range).
@@ -249,12 +269,19 @@ export class RedisDeployments implements DeploymentStore {
     const recordKey = this.keys.deployment(id);
     const eventsKey = this.keys.deploymentEvents(id);
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
+      const known = attempt === 1 ? this.lastWritten.get(id) : undefined;
+      this.lastWritten.delete(id);
       // Two plain commands (pipelined), not MULTI: node-redis applies no command timeout to MULTI,
       // so a stalled Redis would hold the caller forever. Consistency comes from the compare-and-set.
-      const [text, count] = await Promise.all([this.client.get(recordKey), this.client.lLen(eventsKey)]);
+      const [text, count] = known
+        ? [known.text, known.count]
+        : await Promise.all([this.client.get(recordKey), this.client.lLen(eventsKey)]);
       if (text === null) return undefined;
       const next = update(decodeDeployment(text), count);
-      if (!next) return undefined;
+      if (!next) {
+        if (known) this.remember(id, known.text, known.count); // nothing written: still the latest known
+        return undefined;
+      }
       const event: DeploymentEvent = { ...next.event, seq: count + 1 };
       const nextText = encodeDeployment(next.deployment);
       const eventText = encodeEvent(event);
@@ -264,11 +291,14 @@ export class RedisDeployments implements DeploymentStore {
         [text, String(count), nextText, eventText, String(isFinished(next.deployment) ? this.retentionSeconds : 0)],
       );
       if (written === 1) {
+        if (!isFinished(next.deployment)) this.remember(id, nextText, event.seq);
         // Not awaited: the feed entry is sent on the same connection before anything this process
         // sends later, so readers see changes in order; a failure is logged (see publish).
         void this.publish(id, event.seq, nextText, eventText);
         return { deployment: Deployment.fromPartial(next.deployment), event: DeploymentEvent.fromPartial(event) };
       }
+      // What this process wrote last was not the latest: read it, no backoff.
+      if (known) continue;
       // Another replica wrote in between: back off a little (jittered, growing) and retry.
       await sleep(Math.random() * Math.min(2 * attempt, 25));
     }

@@ -199,6 +199,41 @@ test("redis: a command taken by replica A and not acknowledged is handed to repl
   t.deepEqual(await a.queue.take("agt_x", "conn_a", { includePending: true, count: 10 }), []);
 });
 
+test("redis: appends alternating between two replicas each build on the other's write (no lost or duplicate event)", async (t) => {
+  const url = await sharedUrl();
+  const keyPrefix = uniquePrefix();
+  const a = await createRedisStore(url, { replicaId: "a", keyPrefix });
+  const b = await createRedisStore(url, { replicaId: "b", keyPrefix });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await dropPrefix(url, keyPrefix);
+  });
+  // A remembers what it wrote (create, then each append); B's writes in between make that stale.
+  await a.deployments.createDeployment(deployment("dep_0001"), event("queued"));
+  const seen: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const writer = i % 2 === 0 ? a : b;
+    const applied = await writer.deployments.appendEvent("dep_0001", (current, count) => {
+      seen.push(count);
+      return { deployment: { ...current, message: `step ${i}` }, event: event(`step ${i}`) };
+    });
+    t.is(applied?.event.seq, i + 2);
+    t.is(applied?.deployment.message, `step ${i}`);
+  }
+  const events = await b.deployments.listEvents("dep_0001", 0);
+  t.deepEqual(
+    events.map((e) => [e.seq, e.message]),
+    [[1, "queued"], ...Array.from({ length: 6 }, (_, i) => [i + 2, `step ${i}`])],
+  );
+  // Every update ran on the latest count (a stale starting point is retried, never written).
+  t.deepEqual(
+    seen.filter((c, i) => seen.indexOf(c) === i),
+    [1, 2, 3, 4, 5, 6],
+  );
+  t.is((await a.deployments.getDeployment("dep_0001"))?.message, "step 5");
+});
+
 test("redis: key layout — prefixed keys, one hash tag per agent queue and per deployment", async (t) => {
   const url = await sharedUrl();
   const keyPrefix = uniquePrefix();

@@ -56,12 +56,15 @@ export function storeContract(name: string, makeStore: (options?: ContractOption
     const { store } = fixture;
     const peer = await peerOf(fixture);
     const name = `lease-${Math.random().toString(36).slice(2)}`;
-    t.true(await store.tryLease(name, "replica-a", 400));
-    t.false(await peer.tryLease(name, "replica-b", 400));
-    t.true(await store.tryLease(name, "replica-a", 400), "the holder renews");
-    await new Promise((r) => setTimeout(r, 600));
-    t.true(await peer.tryLease(name, "replica-b", 400), "taken over once lapsed");
-    t.false(await store.tryLease(name, "replica-a", 400));
+    // A TTL well above a round trip on a loaded 2-core machine with the whole suite running at once
+    // (400 ms lapsed between two calls there).
+    const ttl = 3000;
+    t.true(await store.tryLease(name, "replica-a", ttl));
+    t.false(await peer.tryLease(name, "replica-b", ttl));
+    t.true(await store.tryLease(name, "replica-a", ttl), "the holder renews");
+    await new Promise((r) => setTimeout(r, ttl + 200));
+    t.true(await peer.tryLease(name, "replica-b", ttl), "taken over once lapsed");
+    t.false(await store.tryLease(name, "replica-a", ttl));
   });
 
   // ---------------------------------------------------------------- agents and keys
