@@ -28,6 +28,10 @@ const external = process.env.K8SDEPLOY_TESTBED_KIND === "external";
   t.timeout(300_000);
   const state = join(await mkdtemp(join(tmpdir(), "k8sd-tb-")), "state");
   const env = { ...process.env, K8SDEPLOY_TESTBED_STATE: state };
+  // Whatever happens (a failed `up` included), nothing of the private test bed outlives the test.
+  t.teardown(async () => {
+    if (existsSync(state)) await run("bash", [script, "down"], { env }).catch(() => {});
+  });
   await run("bash", [script, "up"], { env, maxBuffer: 16 * 1024 * 1024 });
   const pidDir = join(state, "pids");
   const pids = readdirSync(pidDir).map((f) => Number(readFileSync(join(pidDir, f), "utf8").trim()));

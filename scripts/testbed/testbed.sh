@@ -139,7 +139,12 @@ wait_for() {
   local name=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    if [[ -n "$name" ]] && ! running "$name"; then tail_log "$name"; die "$name exited"; fi
+    # Asked twice: while a process execs its program, /proc/PID/cmdline can read empty for a moment
+    # (seen with kwok on a loaded machine), which a single look takes for an exit.
+    if [[ -n "$name" ]] && ! running "$name" && ! { sleep 0.5; running "$name"; }; then
+      tail_log "$name"
+      die "$name exited"
+    fi
     if ((SECONDS >= deadline)); then [[ -n "$name" ]] && tail_log "$name"; die "timed out after ${secs}s waiting for: ${name:-$*}"; fi
     sleep 0.3
   done

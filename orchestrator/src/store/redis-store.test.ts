@@ -10,7 +10,7 @@ import { createClient } from "redis";
 import { redisContractFixture, uniquePrefix } from "./redis-contract-fixture.js";
 import { createRedisStore } from "./redis-store.js";
 import { storeContract } from "./store.contract.js";
-import type { BusMessage, FeedEntry, Store } from "./store.js";
+import type { BusMessage, FeedEntry } from "./store.js";
 
 // The helper lives in the repository's test/support (shared by every package's tests), outside
 // this project's rootDir: a static import would pull it into the orchestrator's tsc program
