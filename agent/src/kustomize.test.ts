@@ -22,6 +22,18 @@ function render(dir: string): Obj[] {
     .map((o: Obj) => JSON.parse(JSON.stringify(o)));
 }
 
+/** Renders a throw-away overlay of the base and/or components (paths relative to deploy/kustomize/). */
+function renderOverlay(o: { namespace?: string; resources?: string[]; components: string[] }): Obj[] {
+  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
+  const list = (paths: string[]) => `[${paths.map((p) => JSON.stringify(relative(dir, join(ROOT, p)))).join(", ")}]`;
+  const lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"];
+  if (o.namespace) lines.push(`namespace: ${o.namespace}`);
+  if (o.resources) lines.push(`resources: ${list(o.resources)}`);
+  lines.push(`components: ${list(o.components)}`);
+  writeFileSync(join(dir, "kustomization.yaml"), `${lines.join("\n")}\n`);
+  return render(dir);
+}
+
 const find = (objs: Obj[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata.name === name);
 const ids = (objs: Obj[]) => objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`).sort();
 const rules = (role: Obj) =>
@@ -157,16 +169,7 @@ test("overlay cluster-wide: binds the deployer ClusterRole cluster-wide", (t) =>
 });
 
 test("component target-namespace: a RoleBinding in the app's namespace for the agent's ServiceAccount", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
-  writeFileSync(
-    join(dir, "kustomization.yaml"),
-    `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: shop
-components: [${JSON.stringify(relative(dir, join(ROOT, "components/target-namespace")))}]
-`,
-  );
-  const objs = render(dir);
+  const objs = renderOverlay({ namespace: "shop", components: ["components/target-namespace"] });
   t.deepEqual(ids(objs), ["RoleBinding/shop/k8sdeploy-agent"]);
   t.deepEqual(objs[0].roleRef.name, "k8sdeploy-agent-deployer");
   t.deepEqual(objs[0].subjects, [SA], "the subject keeps the agent's namespace");
@@ -189,34 +192,17 @@ test("overlay auto-update: opt-in flag and patch rights on its own Deployment on
 });
 
 test("the components combine: cluster-wide with auto-update", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
-  const rel = (p: string) => relative(dir, join(ROOT, p));
-  writeFileSync(
-    join(dir, "kustomization.yaml"),
-    `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources: [${JSON.stringify(rel("base"))}]
-components: [${JSON.stringify(rel("components/cluster-wide"))}, ${JSON.stringify(rel("components/auto-update"))}]
-`,
-  );
-  const objs = render(dir);
+  const objs = renderOverlay({
+    resources: ["base"],
+    components: ["components/cluster-wide", "components/auto-update"],
+  });
   t.truthy(find(objs, "ClusterRoleBinding", "k8sdeploy-agent-deployer"));
   t.deepEqual(find(objs, "Role", "k8sdeploy-agent-self-update").rules[0].resourceNames, ["k8sdeploy-agent"]);
   t.is(env(objs).get("K8SDEPLOY_AUTO_UPDATE").value, "true");
 });
 
 test("component registry-secret: get on the agent's own registry Secret only", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "k8sdeploy-kustomize-"));
-  const rel = (p: string) => relative(dir, join(ROOT, p));
-  writeFileSync(
-    join(dir, "kustomization.yaml"),
-    `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources: [${JSON.stringify(rel("base"))}]
-components: [${JSON.stringify(rel("components/registry-secret"))}]
-`,
-  );
-  const objs = render(dir);
+  const objs = renderOverlay({ resources: ["base"], components: ["components/registry-secret"] });
   t.is(env(objs).get("K8SDEPLOY_REGISTRY_SECRET").value, "k8sdeploy-registry");
   const role = find(objs, "Role", "k8sdeploy-agent-registry-secret");
   t.is(role.metadata.namespace, "k8sdeploy");

@@ -410,6 +410,17 @@ function fail(ctx: Ctx, message: string): never {
 
 const q = (s: string) => JSON.stringify(s);
 
+/** The URL, or undefined when it does not parse (URL.parse is Node 22+; the orchestrator also runs on Node 20). */
+function parseUrl(v: string): URL | undefined {
+  try {
+    return new URL(v);
+  } catch {
+    return undefined;
+  }
+}
+
+const hasCredentials = (url: URL) => url.username !== "" || url.password !== "";
+
 /** Parses `host:port` / `[v6]:port`. Exported for the CLI and tests. */
 export function parseListen(raw: string): ListenAddress | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
@@ -496,17 +507,11 @@ const optionalPath = envString.transform((raw) => (blank(raw) ? undefined : path
 const githubServerUrl = envString.transform((raw, ctx): string => {
   if (blank(raw)) return "https://github.com";
   const v = raw.trim();
-  let url: URL | undefined;
-  try {
-    url = new URL(v);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(v);
   if (
     !url ||
     (url.protocol !== "https:" && url.protocol !== "http:") ||
-    url.username !== "" ||
-    url.password !== "" ||
+    hasCredentials(url) ||
     url.origin.toLowerCase() !== v.replace(/\/$/, "").toLowerCase()
   ) {
     return fail(ctx, `${q(v)} is not an origin like https://github.example.com (scheme and host, no path)`);
@@ -517,18 +522,12 @@ const githubServerUrl = envString.transform((raw, ctx): string => {
 const oidcIssuer = envString.transform((raw, ctx): string => {
   if (blank(raw)) return "https://token.actions.githubusercontent.com";
   const v = raw.trim().replace(/\/+$/, "");
-  let url: URL | undefined;
-  try {
-    url = new URL(v);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(v);
   const loopback = url !== undefined && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
   if (
     !url ||
     !(url.protocol === "https:" || (url.protocol === "http:" && loopback)) ||
-    url.username !== "" ||
-    url.password !== "" ||
+    hasCredentials(url) ||
     url.search !== "" ||
     url.hash !== ""
   ) {
@@ -543,17 +542,11 @@ const oidcIssuer = envString.transform((raw, ctx): string => {
 const publicUrl = envString.transform((raw, ctx): string | undefined => {
   if (blank(raw)) return undefined;
   const v = raw.trim().replace(/\/+$/, "");
-  let url: URL | undefined;
-  try {
-    url = new URL(v);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(v);
   if (
     !url ||
     (url.protocol !== "https:" && url.protocol !== "http:") ||
-    url.username !== "" ||
-    url.password !== "" ||
+    hasCredentials(url) ||
     (url.pathname !== "/" && url.pathname !== "") ||
     url.search !== "" ||
     url.hash !== ""
@@ -591,12 +584,7 @@ const corsOrigins = envString.transform((raw, ctx): string[] => {
   }
   const out: string[] = [];
   for (const item of items) {
-    let url: URL | undefined;
-    try {
-      url = new URL(item);
-    } catch {
-      url = undefined;
-    }
+    const url = parseUrl(item);
     const origin = url && (url.protocol === "http:" || url.protocol === "https:") ? url.origin : undefined;
     if (!origin || origin.toLowerCase() !== item.replace(/\/$/, "").toLowerCase()) {
       return fail(ctx, `${q(item)} is not an origin like https://example.com or http://localhost:5173`);

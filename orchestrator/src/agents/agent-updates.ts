@@ -12,7 +12,8 @@ import {
   DeploymentState,
   WorkloadKind,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import { isFinal } from "../deploy/lifecycle.js";
+import { isFinal, newDeployment } from "../deploy/lifecycle.js";
+import type { ValidDeploy } from "../deploy/validate-deploy.js";
 import { newDeploymentId } from "../ids.js";
 import { failedPrecondition, invalidArgument } from "../rpc/rpc-error.js";
 import type { AgentRecord, Store } from "../store/store.js";
@@ -95,10 +96,7 @@ export class AgentUpdates {
     const namespace = agent.hello?.namespace || "k8sdeploy";
     const workload = agent.hello?.agentDeployment || "k8sdeploy-agent";
     const message = `agent update to ${version ? `${version} (${image})` : image} queued for agent ${agent.id}`;
-    const deployment: Deployment = {
-      id,
-      agentId: agent.id,
-      keyId: "",
+    const target: ValidDeploy = {
       namespace,
       kind: WorkloadKind.WORKLOAD_KIND_DEPLOYMENT,
       workload,
@@ -108,33 +106,21 @@ export class AgentUpdates {
       rollbackOnFailure: true,
       idempotencyKey: "",
       origin: { repository: "", sha: "", ref: "", actor: "", runUrl: "", workflow: `agent update (${actor})` },
-      state: DeploymentState.DEPLOYMENT_STATE_QUEUED,
-      failure: undefined,
-      createdAt: now,
-      updatedAt: now,
-      previousImages: [],
-      appliedImages: [],
-      message,
-      replicas: undefined,
-      rollbackOf: "",
       pinDigest: false,
-      resolvedDigest: "",
+      queueTimeoutSeconds: 0,
+    };
+    // The agent is connected now; an update it has not started in 10 minutes expires instead of
+    // being applied much later.
+    const queued = newDeployment(id, agent.id, "", target, now, new Date(now.getTime() + QUEUE_DEADLINE_MS));
+    const deployment: Deployment = {
+      ...queued.deployment,
+      message,
       changeKind: ChangeKind.CHANGE_KIND_AGENT_UPDATE,
       agentVersion: version,
-      // The agent is connected now; an update it has not started in 10 minutes expires instead of
-      // being applied much later.
-      queueDeadline: new Date(now.getTime() + QUEUE_DEADLINE_MS),
-      supersededBy: "",
-      trustPolicyId: "",
-      oidcClaims: undefined,
     };
     const { deployment: stored } = await this.store.deployments.createDeployment(deployment, {
-      seq: 1,
-      time: now,
-      state: deployment.state,
+      ...queued.event,
       message,
-      replicas: undefined,
-      failure: undefined,
     });
     await this.store.agents.updateAgent(agent.id, { lastUpdateId: id });
     await this.store.queue.enqueue(agent.id, {

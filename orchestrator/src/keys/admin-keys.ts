@@ -1,5 +1,3 @@
-// Admin RPCs for deploy keys: create (bound to one agent, optionally scoped), list, revoke.
-import { validateDns1123Label, validateDns1123Subdomain } from "@k8sdeploy/proto/contract/names.js";
 import type {
   CreateDeployKeyRequest,
   CreateDeployKeyResponse,
@@ -10,12 +8,11 @@ import type {
   RevokeDeployKeyResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import type { AdminAgents } from "../agents/admin-agents.js";
+import { scopeProblems } from "../auth/scope.js";
 import { DEPLOY_KEY_PREFIX, issueSecret } from "../auth/secrets.js";
 import { newKeyId } from "../ids.js";
 import { invalidArgument, notFound } from "../rpc/rpc-error.js";
 import type { KeyRecord, Store } from "../store/store.js";
-
-const MAX_SCOPE_ENTRIES = 100;
 
 export function keyView(key: KeyRecord): DeployKey {
   return {
@@ -40,16 +37,7 @@ export class AdminKeys {
   createDeployKey = async (request: CreateDeployKeyRequest): Promise<CreateDeployKeyResponse> => {
     const problems: string[] = [];
     if (request.name.length > 63) problems.push("name: at most 63 characters");
-    if (request.namespaces.length > MAX_SCOPE_ENTRIES) problems.push(`namespaces: at most ${MAX_SCOPE_ENTRIES}`);
-    if (request.workloads.length > MAX_SCOPE_ENTRIES) problems.push(`workloads: at most ${MAX_SCOPE_ENTRIES}`);
-    request.namespaces.forEach((ns, i) => {
-      const p = validateDns1123Label(ns, `namespaces[${i}]`);
-      if (p) problems.push(p);
-    });
-    request.workloads.forEach((w, i) => {
-      const p = validateDns1123Subdomain(w, `workloads[${i}]`);
-      if (p) problems.push(p);
-    });
+    problems.push(...scopeProblems(request));
     if (problems.length > 0) throw invalidArgument(`invalid deploy key: ${problems.join("; ")}`);
     const agent = await this.agents.active(request.agentId);
     const id = newKeyId();

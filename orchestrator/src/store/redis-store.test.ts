@@ -5,12 +5,12 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Command } from "@k8sdeploy/proto/node/k8sdeploy/v1/agent.js";
 import { Deployment, DeploymentEvent, DeploymentState } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { createClient } from "redis";
 import { redisContractFixture, uniquePrefix } from "./redis-contract-fixture.js";
 import { createRedisStore } from "./redis-store.js";
 import { storeContract } from "./store.contract.js";
-import type { BusMessage, FeedEntry } from "./store.js";
+import type { BusMessage, FeedEntry, Store } from "./store.js";
 
 // The helper lives in the repository's test/support (shared by every package's tests), outside
 // this project's rootDir: a static import would pull it into the orchestrator's tsc program
@@ -170,7 +170,8 @@ test("redis: commands, deployments and events survive kill -9 of redis-server (A
   sub.close();
 });
 
-test("redis: a command taken by replica A and not acknowledged is handed to replica B with includePending", async (t) => {
+/** Two stores (replicas "a" and "b") on the shared server under a fresh prefix, dropped after the test. */
+async function twoReplicas(t: ExecutionContext): Promise<[Store, Store]> {
   const url = await sharedUrl();
   const keyPrefix = uniquePrefix();
   const a = await createRedisStore(url, { replicaId: "a", keyPrefix });
@@ -180,6 +181,11 @@ test("redis: a command taken by replica A and not acknowledged is handed to repl
     await b.close();
     await dropPrefix(url, keyPrefix);
   });
+  return [a, b];
+}
+
+test("redis: a command taken by replica A and not acknowledged is handed to replica B with includePending", async (t) => {
+  const [a, b] = await twoReplicas(t);
   await a.queue.enqueue("agt_x", command("cmd_1"));
   await b.queue.enqueue("agt_x", command("cmd_1")); // the same command from another replica: stored once
   t.is(await a.queue.pendingCount("agt_x"), 1);
@@ -200,15 +206,7 @@ test("redis: a command taken by replica A and not acknowledged is handed to repl
 });
 
 test("redis: appends alternating between two replicas each build on the other's write (no lost or duplicate event)", async (t) => {
-  const url = await sharedUrl();
-  const keyPrefix = uniquePrefix();
-  const a = await createRedisStore(url, { replicaId: "a", keyPrefix });
-  const b = await createRedisStore(url, { replicaId: "b", keyPrefix });
-  t.teardown(async () => {
-    await a.close();
-    await b.close();
-    await dropPrefix(url, keyPrefix);
-  });
+  const [a, b] = await twoReplicas(t);
   // A remembers what it wrote (create, then each append); B's writes in between make that stale.
   await a.deployments.createDeployment(deployment("dep_0001"), event("queued"));
   const seen: number[] = [];

@@ -1,6 +1,3 @@
-// Admin RPCs for trust policies: create (bound to one agent, with claim conditions and the same
-// allowlists as deploy keys), list, delete (kept, marked deleted: deployments name it).
-import { validateDns1123Label, validateDns1123Subdomain } from "@k8sdeploy/proto/contract/names.js";
 import type {
   CreateTrustPolicyRequest,
   CreateTrustPolicyResponse,
@@ -11,6 +8,7 @@ import type {
   TrustPolicy,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import type { AdminAgents } from "../agents/admin-agents.js";
+import { scopeProblems } from "../auth/scope.js";
 import { newTrustPolicyId } from "../ids.js";
 import { invalidArgument, notFound } from "../rpc/rpc-error.js";
 import type { Store, TrustPolicyRecord } from "../store/store.js";
@@ -18,7 +16,6 @@ import type { Store, TrustPolicyRecord } from "../store/store.js";
 /** The audience the action asks for by default (its `audience` input). */
 export const DEFAULT_AUDIENCE = "k8sdeploy";
 
-const MAX_SCOPE_ENTRIES = 100;
 const REPOSITORY = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
 const PRINTABLE = /^[\x21-\x7e]*$/;
 
@@ -87,16 +84,7 @@ export function trustPolicyProblems(request: CreateTrustPolicyRequest): string[]
       problems.push("audience: at most 255 printable characters without spaces");
     }
   }
-  if (request.namespaces.length > MAX_SCOPE_ENTRIES) problems.push(`namespaces: at most ${MAX_SCOPE_ENTRIES}`);
-  if (request.workloads.length > MAX_SCOPE_ENTRIES) problems.push(`workloads: at most ${MAX_SCOPE_ENTRIES}`);
-  request.namespaces.forEach((ns, i) => {
-    const p = validateDns1123Label(ns, `namespaces[${i}]`);
-    if (p) problems.push(p);
-  });
-  request.workloads.forEach((w, i) => {
-    const p = validateDns1123Subdomain(w, `workloads[${i}]`);
-    if (p) problems.push(p);
-  });
+  problems.push(...scopeProblems(request));
   return problems;
 }
 
