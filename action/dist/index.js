@@ -48380,6 +48380,15 @@ function isSet2(value) {
 // action/src/client.ts
 var import_grpc_js2 = __toESM(require_src3(), 1);
 
+// proto/dist/src/deadline.js
+var DEADLINE_HEADER = "k8sdeploy-deadline";
+function returnMarginMs(timeoutMs) {
+  return Math.min(1e3, Math.max(0, timeoutMs) / 10);
+}
+function deadlineHeaderValue(deadline, now = Date.now()) {
+  return String(Math.floor(deadline - returnMarginMs(deadline - now)));
+}
+
 // proto/dist/gen/node/k8sdeploy/v1/deploy.js
 var import_grpc_js = __toESM(require_src3(), 1);
 function createBaseDeployRequest() {
@@ -49193,37 +49202,37 @@ function connect(server, bearer, options = {}) {
     md.set("authorization", `Bearer ${typeof bearer === "string" ? bearer : await bearer()}`);
     return md;
   };
-  const deadline = () => new Date(Date.now() + UNARY_DEADLINE_MS);
+  const unary = async () => {
+    const md = await metadata();
+    const at = Date.now() + UNARY_DEADLINE_MS;
+    md.set(DEADLINE_HEADER, deadlineHeaderValue(at));
+    return { md, at };
+  };
   return {
     deploy: async (request3) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
-        client.deploy(
-          request3,
-          md,
-          { deadline: deadline() },
-          (error2, response) => error2 ? reject(error2) : resolve(response)
-        );
+        client.deploy(request3, md, { deadline: at }, (error2, response) => error2 ? reject(error2) : resolve(response));
       });
     },
     getDeployment: async (id) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
         client.getDeployment(
           { id },
           md,
-          { deadline: deadline() },
+          { deadline: at },
           (error2, response) => error2 ? reject(error2) : resolve(response)
         );
       });
     },
     cancelDeployment: async (id, reason) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
         client.cancelDeployment(
           { id, reason },
           md,
-          { deadline: deadline() },
+          { deadline: at },
           (error2, response) => error2 ? reject(error2) : resolve(response)
         );
       });

@@ -2,6 +2,7 @@
 // fresh GitHub OIDC token per call: the orchestrator accepts each ID token once) as `authorization: Bearer …`
 // metadata on every call, promise-returning unary calls and Watch as an async iterator.
 import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
 import {
   type CancelDeploymentResponse,
   type DeployRequest,
@@ -61,31 +62,35 @@ export function connect(server: ServerAddress, bearer: Bearer, options: ConnectO
     md.set("authorization", `Bearer ${typeof bearer === "string" ? bearer : await bearer()}`);
     return md;
   };
-  const deadline = () => new Date(Date.now() + UNARY_DEADLINE_MS);
+  /** Metadata for a unary call and its deadline, which the metadata carries too (proto/src/deadline.ts). */
+  const unary = async (): Promise<{ md: Metadata; at: number }> => {
+    const md = await metadata();
+    const at = Date.now() + UNARY_DEADLINE_MS;
+    md.set(DEADLINE_HEADER, deadlineHeaderValue(at));
+    return { md, at };
+  };
 
   return {
     deploy: async (request) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
-        client.deploy(request, md, { deadline: deadline() }, (error, response) =>
-          error ? reject(error) : resolve(response),
-        );
+        client.deploy(request, md, { deadline: at }, (error, response) => (error ? reject(error) : resolve(response)));
       });
     },
 
     getDeployment: async (id) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
-        client.getDeployment({ id }, md, { deadline: deadline() }, (error, response) =>
+        client.getDeployment({ id }, md, { deadline: at }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
       });
     },
 
     cancelDeployment: async (id, reason) => {
-      const md = await metadata();
+      const { md, at } = await unary();
       return new Promise((resolve, reject) => {
-        client.cancelDeployment({ id, reason }, md, { deadline: deadline() }, (error, response) =>
+        client.cancelDeployment({ id, reason }, md, { deadline: at }, (error, response) =>
           error ? reject(error) : resolve(response),
         );
       });

@@ -1,6 +1,7 @@
 // gRPC clients of the benchmarks: the admin calls that prepare a run (agents and keys in bulk) and
 // a promisified Deploy with a per-call deadline.
 import * as grpc from "@grpc/grpc-js";
+import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
 import {
   AdminServiceClient,
   type CreateAgentResponse,
@@ -87,10 +88,12 @@ export class DeployCaller {
   }
 
   deploy(key: string, request: DeployRequest, deadlineMs = 10_000): Promise<DeployResponse> {
+    // Like the action: the deadline goes in `k8sdeploy-deadline` as well (proto/src/deadline.ts).
+    const deadline = Date.now() + deadlineMs;
+    const md = bearer(key);
+    md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
     return new Promise((resolve, reject) =>
-      this.client.deploy(request, bearer(key), { deadline: Date.now() + deadlineMs }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
+      this.client.deploy(request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res))),
     );
   }
 

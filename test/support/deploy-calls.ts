@@ -2,6 +2,7 @@
 // outcome of each (test/load-defects.test.ts in its own process, and test/support/deploy-flood.ts
 // as a child process of its own).
 import * as grpc from "@grpc/grpc-js";
+import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
 import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import { deployRequest } from "./clients.js";
 
@@ -36,8 +37,6 @@ export async function flood(
   options: { deadlineMs?: number; perSecond?: number; shortDeadlineMs?: number } = {},
 ): Promise<Outcome> {
   const deadlineMs = options.deadlineMs ?? 60_000;
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${key}`);
   const long = { ok: [] as string[], codes: {} as Record<string, number> };
   const short = { ok: [] as string[], codes: {} as Record<string, number> };
   const calls: Promise<void>[] = [];
@@ -51,12 +50,17 @@ export async function flood(
     const isShort = options.shortDeadlineMs !== undefined && Math.floor(i / clients.length) % 10 !== 0;
     const { ok, codes } = isShort ? short : long;
     const image = `registry.example/${label}${isShort ? "-short" : ""}:${i}`;
+    // As the action and the CLI do, the deadline goes in `k8sdeploy-deadline` too (proto/src/deadline.ts).
+    const deadline = Date.now() + (isShort ? options.shortDeadlineMs! : deadlineMs);
+    const md = new grpc.Metadata();
+    md.set("authorization", `Bearer ${key}`);
+    md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
     calls.push(
       new Promise<void>((resolve) =>
         clients[i % clients.length]!.deploy(
           deployRequest({ namespace: "load", workload: `w${i % 50}`, image }),
           md,
-          { deadline: Date.now() + (isShort ? options.shortDeadlineMs! : deadlineMs) },
+          { deadline },
           (err, res) => {
             const name = err ? grpc.status[err.code] : "OK";
             codes[name] = (codes[name] ?? 0) + 1;

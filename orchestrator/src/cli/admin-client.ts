@@ -1,5 +1,6 @@
 // A promise-based AdminService client that sends the admin token with every call.
 import * as grpc from "@grpc/grpc-js";
+import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
 import { AdminServiceClient, AdminServiceService } from "@k8sdeploy/proto/node/k8sdeploy/v1/admin.js";
 import {
   type CancelDeploymentRequest,
@@ -63,6 +64,13 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
     md.set("authorization", `Bearer ${config.adminToken}`);
     return md;
   };
+  /** Metadata and options for a unary call; the metadata carries the deadline too (proto/src/deadline.ts). */
+  const unary = (callOptions: CallOptions): [grpc.Metadata, grpc.CallOptions] => {
+    const md = authMetadata();
+    const deadline = Date.now() + (callOptions.timeoutMs ?? defaultTimeout);
+    md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
+    return [md, { deadline }];
+  };
 
   // Same channel as the admin client (one connection), for the DeployService methods admins use.
   const deploy = new DeployServiceClient(config.target, channelCredentials(config), {
@@ -73,12 +81,7 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
     authMetadata,
     getDeployment: (id: string, callOptions: CallOptions = {}) =>
       new Promise((resolve, reject) => {
-        deploy.getDeployment(
-          { id },
-          authMetadata(),
-          { deadline: Date.now() + (callOptions.timeoutMs ?? defaultTimeout) },
-          (err, response) => (err ? reject(err) : resolve(response)),
-        );
+        deploy.getDeployment({ id }, ...unary(callOptions), (err, response) => (err ? reject(err) : resolve(response)));
       }),
     watchDeployment: async function* (id: string, afterSeq = 0) {
       const call = deploy.watchDeployment({ id, afterSeq }, authMetadata());
@@ -94,11 +97,8 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
     },
     cancelDeployment: (request: CancelDeploymentRequest, callOptions: CallOptions = {}) =>
       new Promise((resolve, reject) => {
-        deploy.cancelDeployment(
-          request,
-          authMetadata(),
-          { deadline: Date.now() + (callOptions.timeoutMs ?? defaultTimeout) },
-          (err, response) => (err ? reject(err) : resolve(response)),
+        deploy.cancelDeployment(request, ...unary(callOptions), (err, response) =>
+          err ? reject(err) : resolve(response),
         );
       }),
   };
@@ -112,8 +112,7 @@ export function createAdminClient(config: ClientConfig, options: AdminClientOpti
           d.requestSerialize,
           d.responseDeserialize,
           request,
-          authMetadata(),
-          { deadline: Date.now() + (callOptions.timeoutMs ?? defaultTimeout) },
+          ...unary(callOptions),
           (err, response) => (err ? reject(err) : resolve(response)),
         );
       });

@@ -13,7 +13,8 @@
 // Calls that finish without waiting on I/O (the memory store) never pile up in progress; what bounds
 // them is the per-connection cap on streams (grpc.max_concurrent_streams, grpc-server.ts): a client
 // queues calls beyond it on its side, where those whose deadline passes fail without ever being
-// sent. What remains is an answer lost on its way back (a broken connection): the caller cannot
+// sent; one sent after waiting there claims a stale `grpc-timeout`, which is why `ctx.deadline` is
+// the earlier of it and the caller's `k8sdeploy-deadline` (rpc/caller-deadline.ts). What remains is an answer lost on its way back (a broken connection): the caller cannot
 // tell, and retries with its idempotency key. Neither grpc-js nor connect-node bounds the work of a
 // whole process, hence this.
 import type { Logger } from "pino";

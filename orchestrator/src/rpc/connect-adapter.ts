@@ -37,6 +37,7 @@ import type { Logger } from "pino";
 import { type AuthGuard, normalizeAddress } from "../auth/auth-guard.js";
 import { bearerToken } from "../auth/authenticate.js";
 import type { Metrics } from "../metrics.js";
+import { callerDeadline, DEADLINE_HEADER } from "./caller-deadline.js";
 import type { GrpcService } from "./grpc-services.js";
 import type { CallContext } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
@@ -63,7 +64,10 @@ function contextOf(ctx: HandlerContext): CallContext {
   return {
     authorization: ctx.requestHeader.get("authorization") ?? undefined,
     signal: ctx.signal,
-    deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+    deadline: callerDeadline(
+      timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+      ctx.requestHeader.get(DEADLINE_HEADER) ?? undefined,
+    ),
     peer: normalizeAddress(ctx.values.get(peerKey).address),
   };
 }

@@ -3,24 +3,31 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { normalizeAddress } from "../auth/auth-guard.js";
+import { callerDeadline, DEADLINE_HEADER } from "./caller-deadline.js";
 import type { CallContext, ServerStreamHandler, UnaryHandler } from "./handler.js";
 import { knownRpcError, RpcError } from "./rpc-error.js";
 
+/** Throws an RpcError for a malformed `k8sdeploy-deadline`. */
 function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): {
   ctx: CallContext;
   done: () => void;
 } {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  const header = call.metadata.get(DEADLINE_HEADER)[0];
+  const effective = callerDeadline(
+    Number.isFinite(at) ? at : undefined,
+    typeof header === "string" ? header : undefined,
+  );
   const controller = new AbortController();
   const onCancel = () => controller.abort();
   call.on("cancelled", onCancel);
   const value = call.metadata.get("authorization")[0];
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return {
     ctx: {
       authorization: typeof value === "string" ? value : undefined,
       signal: controller.signal,
-      deadline: Number.isFinite(at) ? at : undefined,
+      deadline: effective,
       peer: normalizeAddress(
         call
           .getPeer()
@@ -44,7 +51,14 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
 
 export function grpcUnary<Req, Res>(log: Logger, method: string, handler: UnaryHandler<Req, Res>) {
   return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
-    const { ctx, done } = contextOf(call as grpc.ServerUnaryCall<unknown, unknown>);
+    let context: ReturnType<typeof contextOf>;
+    try {
+      context = contextOf(call as grpc.ServerUnaryCall<unknown, unknown>);
+    } catch (err) {
+      callback(toServiceError(err, log, method));
+      return;
+    }
+    const { ctx, done } = context;
     handler(call.request, ctx).then(
       (res) => {
         done();
@@ -60,7 +74,14 @@ export function grpcUnary<Req, Res>(log: Logger, method: string, handler: UnaryH
 
 export function grpcServerStream<Req, Res>(log: Logger, method: string, handler: ServerStreamHandler<Req, Res>) {
   return (call: grpc.ServerWritableStream<Req, Res>) => {
-    const { ctx, done } = contextOf(call as grpc.ServerWritableStream<unknown, unknown>);
+    let context: ReturnType<typeof contextOf>;
+    try {
+      context = contextOf(call as grpc.ServerWritableStream<unknown, unknown>);
+    } catch (err) {
+      call.emit("error", toServiceError(err, log, method));
+      return;
+    }
+    const { ctx, done } = context;
     (async () => {
       for await (const message of handler(call.request, ctx)) {
         if (ctx.signal.aborted) return;
