@@ -1,7 +1,9 @@
-// Bundles the action into one ESM file, action/dist/index.js, which is committed: runners do not npm install.
+// Bundles the action into action/dist/, which is committed: runners do not npm install. dist/index.js (from
+// src/launcher.ts, what the runner starts) turns on Node's compile cache and loads dist/action.js (one ESM file
+// with everything, from src/index.ts).
 //
-//   node scripts/bundle.mjs                      writes dist/index.js
-//   node scripts/bundle.mjs --outfile <path>     writes elsewhere (dist-fresh.test.ts compares the two)
+//   node scripts/bundle.mjs                      writes dist/index.js and dist/action.js
+//   node scripts/bundle.mjs --outdir <dir>       writes elsewhere (dist-fresh.test.ts compares the two)
 //
 // The output must be deterministic (same sources and lockfile → same bytes) and readable in diffs: no minifying,
 // paths relative to the repository root, legal comments collected at the end of the file.
@@ -14,8 +16,9 @@ import { build } from "esbuild";
 const actionDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = resolve(actionDir, "..");
 
-const { values } = parseArgs({ options: { outfile: { type: "string" } } });
-const outfile = resolve(values.outfile ?? resolve(actionDir, "dist/index.js"));
+const { values } = parseArgs({ options: { outdir: { type: "string" } } });
+const outdir = resolve(values.outdir ?? resolve(actionDir, "dist"));
+const outfile = resolve(outdir, "action.js");
 
 // @actions/core and grpc-js are CommonJS inside; in an ESM bundle their `require("net")` etc. need a real
 // `require`, or they throw "Dynamic require of "net" is not supported" at run time.
@@ -45,9 +48,24 @@ const result = await build({
 const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
 console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`);
 
+await build({
+  absWorkingDir: repoRoot,
+  entryPoints: [resolve(actionDir, "src/launcher.ts")],
+  outfile: resolve(outdir, "index.js"),
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  minify: false,
+  sourcemap: false,
+  charset: "utf8",
+  banner: { js: banner.split("\n")[0] },
+  logLevel: "warning",
+});
+
 // The root action.yml (`uses: k8sdeploy/k8sdeploy@v1`) is action/action.yml with `main` pointing into
 // action/: written here from the one source, so the two cannot drift (test/root-action.test.ts checks it).
-if (values.outfile === undefined) {
+if (values.outdir === undefined) {
   const inner = await readFile(resolve(actionDir, "action.yml"), "utf8");
   if (!/^ {2}main: dist\/index\.js$/m.test(inner))
     throw new Error("action/action.yml: runs.main must be dist/index.js");

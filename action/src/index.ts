@@ -1,4 +1,4 @@
-// Entry point of the bundled action (action.yml `runs.main: dist/index.js`).
+// The action, bundled into dist/action.js; the runner starts dist/index.js (launcher.ts), which loads it.
 import * as core from "@actions/core";
 import { run } from "./main.js";
 

@@ -1,8 +1,11 @@
 // Kubernetes access for the agent: configuration loading, API clients, and the mapping of API
 // errors to the contract's Failure (reason + a message that says what we were doing).
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import type * as http from "node:http";
+import * as https from "node:https";
 import { type Failure, FailureReason } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
-import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api, type Cluster, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { ExecutorError } from "./executor.js";
 
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -27,7 +30,50 @@ export function loadKubeConfig(): KubeConfig {
       `no Kubernetes configuration found: set KUBECONFIG, provide ~/.kube/config, or run in a pod with a service account token (${SERVICE_ACCOUNT_TOKEN})`,
     );
   }
+  return reuseConnections(kc);
+}
+
+const MAX_AGENTS = 4;
+type AgentOptions = https.AgentOptions & { servername?: string };
+type CreateAgent = (cluster: Cluster | null, options: AgentOptions) => http.Agent;
+
+/**
+ * client-node 1.4 builds a new https.Agent for every request (KubeConfig's private `createAgent`,
+ * called per API call and per watch), so every call opens a TCP connection, handshakes TLS and
+ * builds a TLS context from the CA and client certificate again: about 15 ms and a burst of
+ * garbage per call on loopback. This hands out one keep-alive agent per distinct TLS setting
+ * instead — the bearer token travels in headers, so a rotated service-account token is still used.
+ * Proxies keep client-node's own agents. The library offers no option for this, hence the patch.
+ */
+export function reuseConnections(kc: KubeConfig): KubeConfig {
+  const target = kc as unknown as { createAgent: CreateAgent };
+  const original = target.createAgent.bind(kc);
+  const agents = new Map<string, http.Agent>();
+  target.createAgent = (cluster, options) => {
+    if (!cluster || cluster.proxyUrl || !cluster.server.startsWith("https:")) return original(cluster, options);
+    const identity = createHash("sha256");
+    for (const part of [cluster.server, options.servername, options.rejectUnauthorized, options.passphrase]) {
+      identity.update(`${String(part)}\0`);
+    }
+    for (const part of [options.ca, options.cert, options.key, options.pfx]) identity.update(`${material(part)}\0`);
+    const key = identity.digest("hex");
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new https.Agent({ ...options, keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 4 });
+      agents.set(key, agent);
+      // One cluster has one or two settings; a certificate that changes makes another. The oldest is
+      // forgotten, not destroyed (a watch may still use it); the API server closes its idle sockets.
+      if (agents.size > MAX_AGENTS) agents.delete(agents.keys().next().value as string);
+    }
+    return agent;
+  };
   return kc;
+}
+
+function material(part: unknown): string {
+  if (part === undefined || part === null) return "";
+  if (Array.isArray(part)) return part.map(material).join(",");
+  return Buffer.isBuffer(part) ? part.toString("base64") : String(part);
 }
 
 export interface KubeClients {

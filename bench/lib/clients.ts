@@ -11,6 +11,7 @@ import {
   type DeployRequest,
   type DeployResponse,
   DeployServiceClient,
+  type GetDeploymentResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import { WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 import type { AgentCredentials } from "./fleet.js";
@@ -94,6 +95,12 @@ export class DeployCaller {
     md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
     return new Promise((resolve, reject) =>
       this.client.deploy(request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  }
+
+  get(key: string, id: string): Promise<GetDeploymentResponse> {
+    return new Promise((resolve, reject) =>
+      this.client.getDeployment({ id }, bearer(key), (err, res) => (err ? reject(err) : resolve(res))),
     );
   }
 
