@@ -50,8 +50,10 @@ export async function startSut(options: SutOptions): Promise<Sut> {
       ...options.env,
     },
     // BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of every orchestrator process (see lib/profile.ts).
+    // BENCH_NODE_ARGS="--flag …": more Node flags for every orchestrator process (A/B runs).
     nodeArgs: [
       ...(options.nodeArgs ?? []),
+      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? []),
       ...(process.env.BENCH_CPU_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : []),
     ],
     timeoutMs: 60_000,

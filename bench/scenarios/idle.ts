@@ -240,7 +240,8 @@ export async function runRestart(options: RestartOptions, floorMs: number): Prom
     });
   } finally {
     await fleet.stop();
-    await sut.stop("SIGKILL");
+    // SIGTERM when profiling (BENCH_CPU_PROFILE): a process killed -9 writes no profile.
+    await sut.stop(process.env.BENCH_CPU_PROFILE ? "SIGTERM" : "SIGKILL");
     await redis.stop("SIGKILL");
   }
 }

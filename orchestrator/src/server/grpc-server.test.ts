@@ -52,6 +52,7 @@ test("server options follow the config", (t) => {
     "grpc.http2.min_ping_interval_without_data_ms": 20_000,
     "grpc.http2.min_time_between_pings_ms": 20_000,
     "grpc.max_concurrent_streams": 100,
+    "grpc.enable_channelz": 0,
     "grpc.max_connection_age_ms": 1_800_000,
     "grpc.max_connection_age_grace_ms": 30_000,
   });

@@ -75,6 +75,10 @@ export function grpcServerOptions(config: Config): grpc.ServerOptions {
     "grpc.http2.min_ping_interval_without_data_ms": config.keepaliveMinSeconds * 1000,
     "grpc.http2.min_time_between_pings_ms": config.keepaliveMinSeconds * 1000,
     "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
+    // No channelz service is served, yet grpc-js keeps channelz bookkeeping for every connection
+    // unless told not to: a registered socket with getpeername/getsockname and counters per
+    // session, about 5 % of the CPU of a reconnect storm (bench/results/profiles/restart-findings-*).
+    "grpc.enable_channelz": 0,
   };
   if (config.maxConnectionAgeSeconds > 0) {
     options["grpc.max_connection_age_ms"] = config.maxConnectionAgeSeconds * 1000;
