@@ -28,39 +28,36 @@ const banner = [
   "const require = __k8sdeployCreateRequire(import.meta.url);",
 ].join("\n");
 
-const result = await build({
+/** What both files are built with. */
+const common = {
   absWorkingDir: repoRoot,
-  entryPoints: [resolve(actionDir, "src/index.ts")],
-  outfile,
   bundle: true,
   platform: "node",
   format: "esm",
   target: "node20",
   minify: false,
   sourcemap: false,
-  legalComments: "eof",
   charset: "utf8",
+  logLevel: "warning",
+};
+
+const result = await build({
+  ...common,
+  entryPoints: [resolve(actionDir, "src/index.ts")],
+  outfile,
+  legalComments: "eof",
   banner: { js: banner },
   metafile: true,
-  logLevel: "warning",
 });
 
 const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
 console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`);
 
 await build({
-  absWorkingDir: repoRoot,
+  ...common,
   entryPoints: [resolve(actionDir, "src/launcher.ts")],
   outfile: resolve(outdir, "index.js"),
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  minify: false,
-  sourcemap: false,
-  charset: "utf8",
   banner: { js: banner.split("\n")[0] },
-  logLevel: "warning",
 });
 
 // The root action.yml (`uses: k8sdeploy/k8sdeploy@v1`) is action/action.yml with `main` pointing into
