@@ -21,7 +21,7 @@ import { mib, sample } from "./lib/procstat.js";
 import { summarizeProfile } from "./lib/profile.js";
 import { median } from "./lib/stats.js";
 import { ADMIN_TOKEN, startSut } from "./lib/sut.js";
-import { agentNodeRuntime, node24 } from "./scenarios/agent.js";
+import { agentEnv, agentNodeRuntime, node24 } from "./scenarios/agent.js";
 
 const opts = new Command()
   .option("--idle <seconds>", "idle time before sampling", "12")
@@ -40,7 +40,7 @@ const idleMs = Number(opts.idle) * 1000;
 const mapFile = `${agentBundle}.map`;
 if (opts.profiles && (!existsSync(mapFile) || statSync(mapFile).mtimeMs < statSync(agentBundle).mtimeMs))
   throw new Error(`${mapFile} is missing or older than the bundle: run \`node agent/scripts/bundle.mjs --sourcemap\``);
-const kubeconfig = process.env.KUBECONFIG;
+const kubeconfig = process.env.KUBECONFIG ?? "";
 if (!kubeconfig) throw new Error('KUBECONFIG is not set: eval "$(npm run --silent testbed -- env)"');
 
 function packageOf(source: string): string {
@@ -81,15 +81,7 @@ async function runOnce(nodeFlags: string[], env: Record<string, string>, args: s
   const t0 = performance.now();
   const child = track(
     spawn(node, [...nodeFlags, ...args, agentBundle], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        KUBECONFIG: kubeconfig,
-        K8SDEPLOY_SERVER: `http://${sut.address}`,
-        K8SDEPLOY_AGENT_TOKEN: agent!.token,
-        POD_NAMESPACE: "k8sdeploy-bench",
-        ...env,
-      },
+      env: { ...agentEnv(sut.address, agent!.token, kubeconfig), ...env },
       stdio: ["ignore", "ignore", "pipe"],
     }),
   );

@@ -57,6 +57,18 @@ export function agentNodeRuntime(): NodeRuntime {
   return { flags: lines.filter((l) => l.startsWith("--")), env: Object.fromEntries(env) };
 }
 
+/** The environment the bench runs the real agent bundle with, against `address` (plaintext). */
+export function agentEnv(address: string, token: string, kubeconfig: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    KUBECONFIG: kubeconfig,
+    K8SDEPLOY_SERVER: `http://${address}`,
+    K8SDEPLOY_AGENT_TOKEN: token,
+    POD_NAMESPACE: "k8sdeploy-bench",
+  };
+}
+
 async function bundleMinimalAgent(): Promise<string> {
   const outfile = join(mkdtempSync(join(tmpdir(), "k8sd-bench-minimal-")), "minimal-agent.mjs");
   // The agent's own settings (agent/scripts/bundle.mjs), so that only the code differs.
@@ -131,16 +143,9 @@ export async function runAgent(options: AgentOptions): Promise<Row[]> {
   try {
     const [agent, other] = await createAgents(sut.address, ADMIN_TOKEN, 2);
     const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    const agentEnv = {
-      ...baseEnv,
-      KUBECONFIG: kubeconfig,
-      K8SDEPLOY_SERVER: `http://${sut.address}`,
-      K8SDEPLOY_AGENT_TOKEN: agent!.token,
-      K8SDEPLOY_LOG_LEVEL: "info",
-      POD_NAMESPACE: "k8sdeploy-bench",
-    };
+    const env = { ...agentEnv(sut.address, agent!.token, kubeconfig), K8SDEPLOY_LOG_LEVEL: "info" };
     const minimalEnv = { ...baseEnv, K8SDEPLOY_SERVER: sut.address, K8SDEPLOY_AGENT_TOKEN: other!.token };
-    const startAgent = () => startUntil(node, [agentBundle], agentEnv, /connected to the orchestrator/, runtime);
+    const startAgent = () => startUntil(node, [agentBundle], env, /connected to the orchestrator/, runtime);
     const startMinimal = () => startUntil(node, [minimal], minimalEnv, /"connected":true/, runtime);
 
     // Start → connected, alternating so that drift in machine load hits both alike.

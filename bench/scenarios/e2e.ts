@@ -13,7 +13,7 @@ import { track } from "../lib/processes.js";
 import { type Row, row } from "../lib/report.js";
 import { median, round } from "../lib/stats.js";
 import { ADMIN_TOKEN, startSut } from "../lib/sut.js";
-import { agentNodeRuntime, node24 } from "./agent.js";
+import { agentEnv, agentNodeRuntime, node24 } from "./agent.js";
 
 /**
  * One run's phases, in ms after the action was started: when the orchestrator stored each state
@@ -70,15 +70,7 @@ export async function runE2e(options: E2eOptions): Promise<Row> {
     });
     const child = track(
       spawn(node, [...agentNodeRuntime().flags, agentBundle], {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          KUBECONFIG: kubeconfig,
-          K8SDEPLOY_SERVER: `http://${sut.address}`,
-          K8SDEPLOY_AGENT_TOKEN: agent!.token,
-          POD_NAMESPACE: "k8sdeploy-bench",
-          ...agentNodeRuntime().env,
-        },
+        env: { ...agentEnv(sut.address, agent!.token, kubeconfig), ...agentNodeRuntime().env },
         stdio: ["ignore", "ignore", "pipe"],
       }),
     );
