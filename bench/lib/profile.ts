@@ -38,6 +38,12 @@ function packageOf(url: string): string {
   return m ? `${m[1]}/${m[2]}` : url;
 }
 
+/** `function package:line`, how a frame is named in every summary. */
+function frameLabel(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  return `${functionName || "(anonymous)"} ${packageOf(url)}:${lineNumber + 1}`;
+}
+
 export function summarizeProfile(profile: CpuProfile, top = 15): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
@@ -50,10 +56,9 @@ export function summarizeProfile(profile: CpuProfile, top = 15): ProfileSummary 
   for (const [id, us] of self) {
     const node = byId.get(id);
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const p = packageOf(url);
+    const p = packageOf(node.callFrame.url);
     pkg.set(p, (pkg.get(p) ?? 0) + us);
-    const f = `${functionName || "(anonymous)"} ${p}:${lineNumber + 1}`;
+    const f = frameLabel(node);
     fn.set(f, (fn.get(f) ?? 0) + us);
   }
   const sorted = (m: Map<string, number>) =>
@@ -88,8 +93,6 @@ export function windowSummary(profile: CpuProfile, fromS: number, toS: number, t
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const label = (n: ProfileNode) =>
-    `${n.callFrame.functionName || "(anonymous)"} ${packageOf(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let t = 0;
@@ -101,10 +104,11 @@ export function windowSummary(profile: CpuProfile, fromS: number, toS: number, t
     totalMs += d;
     const node = byId.get(profile.samples[i]!);
     if (!node) continue;
-    self.set(label(node), (self.get(label(node)) ?? 0) + d);
+    const own = frameLabel(node);
+    self.set(own, (self.get(own) ?? 0) + d);
     const seen = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const l = label(byId.get(id)!);
+      const l = frameLabel(byId.get(id)!);
       if (seen.has(l)) continue;
       seen.add(l);
       inclusive.set(l, (inclusive.get(l) ?? 0) + d);
