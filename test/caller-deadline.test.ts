@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import test from "ava";
-import { adminClient, deployRequest } from "./support/clients.js";
+import { adminClient, allDeployments, deployRequest } from "./support/clients.js";
 import { type Orchestrator, startOrchestrator } from "./support/orchestrator.js";
 
 const ADMIN_TOKEN = `admin-${"dead".repeat(10)}`;
@@ -29,10 +29,7 @@ test.after.always(async () => {
 });
 
 async function storedImages(): Promise<string[]> {
-  const admin = adminClient(orch.grpcAddress, ADMIN_TOKEN);
-  const page = await admin.listDeployments({ pageSize: 500 });
-  admin.close();
-  return page.deployments.map((d) => d.image);
+  return (await allDeployments(orch.grpcAddress, ADMIN_TOKEN)).map((d) => d.image);
 }
 
 function grpcDeploy(image: string, header: string | undefined): Promise<{ code: number; details: string }> {

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { createRedisStore } from "../orchestrator/src/store/redis-store.js";
-import { adminClient } from "./support/clients.js";
+import { adminClient, allDeployments } from "./support/clients.js";
 import { deployCallers, flood, type Outcome } from "./support/deploy-calls.js";
 import { node24 } from "./support/e2e.js";
 import { type Orchestrator, startOrchestrator } from "./support/orchestrator.js";
@@ -46,21 +46,8 @@ async function agentWithKey(o: Orchestrator) {
   return { agent, key };
 }
 
-async function allDeployments(o: Orchestrator): Promise<{ id: string; image: string }[]> {
-  const admin = adminClient(o.grpcAddress, ADMIN);
-  const all: { id: string; image: string }[] = [];
-  let pageToken = "";
-  do {
-    const page = await admin.listDeployments({ pageSize: 500, pageToken });
-    all.push(...page.deployments.map((d) => ({ id: d.id, image: d.image })));
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
-  admin.close();
-  return all;
-}
-
 async function allDeploymentIds(o: Orchestrator): Promise<string[]> {
-  return (await allDeployments(o)).map((d) => d.id);
+  return (await allDeployments(o.grpcAddress, ADMIN)).map((d) => d.id);
 }
 
 /** Floods from `children` processes of their own (test/support/deploy-flood.ts); the outcomes added up. */
@@ -216,7 +203,7 @@ test.serial(
       ok.filter((id) => !standIn.received.has(id)),
       [],
     );
-    const stored = await allDeployments(o);
+    const stored = await allDeployments(o.grpcAddress, ADMIN);
     const waited = stored.filter((d) => d.image.startsWith("registry.example/wait0:"));
     t.true(waited.length > 0);
     t.deepEqual(

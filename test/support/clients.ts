@@ -11,7 +11,7 @@ import {
   DeployServiceClient,
   type GetDeploymentResponse,
 } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
-import { type Origin, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
+import { type Deployment, type Origin, WorkloadKind } from "@k8sdeploy/proto/node/k8sdeploy/v1/types.js";
 
 function bearer(token: string): grpc.Metadata {
   const md = new grpc.Metadata();
@@ -81,4 +81,21 @@ export function adminClient(address: string, token: string) {
 
 export function isGrpcError(err: unknown): err is grpc.ServiceError {
   return typeof err === "object" && err !== null && "code" in err && "details" in err;
+}
+
+/** Every stored deployment (all pages of ListDeployments). */
+export async function allDeployments(address: string, adminToken: string): Promise<Deployment[]> {
+  const admin = adminClient(address, adminToken);
+  const all: Deployment[] = [];
+  let pageToken = "";
+  try {
+    do {
+      const page = await admin.listDeployments({ pageSize: 500, pageToken });
+      all.push(...page.deployments);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+  } finally {
+    admin.close();
+  }
+  return all;
 }
