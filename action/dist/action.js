@@ -54849,10 +54849,14 @@ function idTokenSource(audience) {
     return token;
   };
 }
-function explain(error2, oidc) {
+function explain(error2, inputs) {
+  const oidc = inputs.oidcAudience !== void 0;
   const text = describeGrpcError(error2);
   if (!isServiceError(error2)) return text;
   switch (error2.code) {
+    case import_grpc_js4.status.DEADLINE_EXCEEDED:
+      if (/nothing was done/.test(text)) return text;
+      return `${text} (no answer arrived in time, so the deploy may have been accepted all the same: look for ${inputs.image} in ${inputs.namespace} with \`k8sdeploy deployments list --namespace ${inputs.namespace}\` or on the dashboard before deploying again)`;
     case import_grpc_js4.status.UNAUTHENTICATED:
       if (oidc) {
         return `${text} (this job authenticated with its GitHub OIDC token: check the orchestrator's trust policies for this repository with \`k8sdeploy trust list\`)`;
@@ -55029,7 +55033,7 @@ async function run() {
       failed = await follow(api, inputs, initial, report);
     }
   } catch (error2) {
-    failed = explain(error2, inputs.oidcAudience !== void 0);
+    failed = explain(error2, inputs);
     report.error = failed;
     report.message = failed;
     if (report.deployment) report.status = stateName(report.deployment.state);

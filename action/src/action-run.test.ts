@@ -259,6 +259,23 @@ test("PERMISSION_DENIED is reported with its status name and details", async (t)
   t.is(result.outputs.message, `PERMISSION_DENIED: ${details}`);
 });
 
+// The stand-in answers DEADLINE_EXCEEDED itself, as a call whose answer came too late ends on the
+// runner; the second kind is the orchestrator's refusal, which says nothing was done.
+test("a Deploy that ends DEADLINE_EXCEEDED says the deploy may have been accepted, unless the server says nothing was done", async (t) => {
+  const late = await withStandIn(t, { deployError: { code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" } });
+  const unknown = await runBundledAction({ inputs: inputs(late.url, { "queue-timeout": "1" }), env: ORIGIN_ENV });
+  t.is(unknown.code, 1);
+  t.deepEqual(errorLines(unknown.stdout), [
+    "::error::DEADLINE_EXCEEDED: Deadline exceeded (no answer arrived in time, so the deploy may have been accepted all the same: look for registry.example.com/acme/web:1.2.3 in shop with `k8sdeploy deployments list --namespace shop` or on the dashboard before deploying again)",
+  ]);
+
+  const details = "too little time was left before the call's deadline to answer it; nothing was done";
+  const refused = await withStandIn(t, { deployError: { code: status.DEADLINE_EXCEEDED, details } });
+  const nothing = await runBundledAction({ inputs: inputs(refused.url, { "queue-timeout": "1" }), env: ORIGIN_ENV });
+  t.is(nothing.code, 1);
+  t.deepEqual(errorLines(nothing.stdout), [`::error::DEADLINE_EXCEEDED: ${details}`]);
+});
+
 test("Deploy is retried on UNAVAILABLE with the same idempotency key", async (t) => {
   const standIn = await withStandIn(t, { steps: succeedingSteps(), deployUnavailableTimes: 1 });
   const result = await runBundledAction({ inputs: inputs(standIn.url), env: ORIGIN_ENV });

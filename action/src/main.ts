@@ -57,11 +57,17 @@ function idTokenSource(audience: string): () => Promise<string> {
   };
 }
 
-/** Adds a hint to the errors a workflow author can fix. */
-function explain(error: unknown, oidc: boolean): string {
+/** Adds a hint to the errors a workflow author can fix, and says when the outcome is unknown. */
+function explain(error: unknown, inputs: ActionInputs): string {
+  const oidc = inputs.oidcAudience !== undefined;
   const text = describeGrpcError(error);
   if (!isServiceError(error)) return text;
   switch (error.code) {
+    case grpcStatus.DEADLINE_EXCEEDED:
+      // The orchestrator says "nothing was done" when it refuses a call; any other DEADLINE_EXCEEDED
+      // may have been carried out (gRPC's definition): its answer did not arrive in time.
+      if (/nothing was done/.test(text)) return text;
+      return `${text} (no answer arrived in time, so the deploy may have been accepted all the same: look for ${inputs.image} in ${inputs.namespace} with \`k8sdeploy deployments list --namespace ${inputs.namespace}\` or on the dashboard before deploying again)`;
     case grpcStatus.UNAUTHENTICATED:
       if (oidc) {
         return `${text} (this job authenticated with its GitHub OIDC token: check the orchestrator's trust policies for this repository with \`k8sdeploy trust list\`)`;
@@ -268,7 +274,7 @@ export async function run(): Promise<void> {
       failed = await follow(api, inputs, initial, report);
     }
   } catch (error) {
-    failed = explain(error, inputs.oidcAudience !== undefined);
+    failed = explain(error, inputs);
     report.error = failed;
     report.message = failed;
     if (report.deployment) report.status = stateName(report.deployment.state);

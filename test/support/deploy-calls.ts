@@ -6,13 +6,43 @@ import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/
 import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import { deployRequest } from "./clients.js";
 
-export interface Outcome {
+/** A call whose caller cannot tell whether it was carried out (see `refusedByServer`). */
+export interface UnsureCall {
+  image: string;
+  workload: string;
+  idempotencyKey: string;
+  /** When the caller gave up (ms since the epoch). */
+  deadline: number;
+  /** What the caller was told. */
+  told: string;
+}
+
+export interface Calls {
   /** Ids of the deployments whose Deploy answered OK. */
   ok: string[];
   /** Call count per status name ("OK", "UNAVAILABLE", …). */
   codes: Record<string, number>;
+  /** The failed calls whose failure was not the server's answer: their outcome is unknown to the caller. */
+  unsure: UnsureCall[];
+}
+
+export interface Outcome extends Calls {
   /** With `shortDeadlineMs`: the outcome of the calls that had the short deadline (not counted above). */
-  short?: { ok: string[]; codes: Record<string, number> };
+  short?: Calls;
+}
+
+/**
+ * Whether a failed call's status is the server's refusal, so that the call was not carried out: the
+ * orchestrator says "nothing was done" whenever it refuses a call before any side effect (admission,
+ * a deadline used up), and Node's HTTP/2 server resets a stream beyond a connection's cap before any
+ * handler sees it (ENHANCE_YOUR_CALM: grpc-js says RESOURCE_EXHAUSTED, "Bandwidth exhausted…"). Anything else —
+ * above all the caller's own deadline firing ("Deadline exceeded after 1.002s…"), which a caller
+ * whose event loop is late runs before it reads an answer already in its socket — leaves the outcome
+ * unknown, as gRPC defines DEADLINE_EXCEEDED; the caller learns it by retrying with its idempotency key.
+ */
+export function refusedByServer(err: grpc.ServiceError): boolean {
+  if (/nothing was done/.test(err.details)) return true;
+  return err.code === grpc.status.RESOURCE_EXHAUSTED && err.details === "Bandwidth exhausted or memory limit exceeded";
 }
 
 /** `channels` Deploy clients, each on its own connection. */
@@ -37,8 +67,8 @@ export async function flood(
   options: { deadlineMs?: number; perSecond?: number; shortDeadlineMs?: number } = {},
 ): Promise<Outcome> {
   const deadlineMs = options.deadlineMs ?? 60_000;
-  const long = { ok: [] as string[], codes: {} as Record<string, number> };
-  const short = { ok: [] as string[], codes: {} as Record<string, number> };
+  const long: Calls = { ok: [], codes: {}, unsure: [] };
+  const short: Calls = { ok: [], codes: {}, unsure: [] };
   const calls: Promise<void>[] = [];
   const start = Date.now();
   for (let i = 0; i < n; i++) {
@@ -48,8 +78,10 @@ export async function flood(
     }
     // Nine in ten on each connection (calls go round the clients).
     const isShort = options.shortDeadlineMs !== undefined && Math.floor(i / clients.length) % 10 !== 0;
-    const { ok, codes } = isShort ? short : long;
+    const outcome = isShort ? short : long;
     const image = `registry.example/${label}${isShort ? "-short" : ""}:${i}`;
+    const workload = `w${i % 50}`;
+    const idempotencyKey = `${label}-${i}`;
     // As the action and the CLI do, the deadline goes in `k8sdeploy-deadline` too (proto/src/deadline.ts).
     const deadline = Date.now() + (isShort ? options.shortDeadlineMs! : deadlineMs);
     const md = new grpc.Metadata();
@@ -58,14 +90,19 @@ export async function flood(
     calls.push(
       new Promise<void>((resolve) =>
         clients[i % clients.length]!.deploy(
-          deployRequest({ namespace: "load", workload: `w${i % 50}`, image }),
+          deployRequest({ namespace: "load", workload, image, idempotencyKey }),
           md,
           { deadline },
           (err, res) => {
             const name = err ? grpc.status[err.code] : "OK";
-            codes[name] = (codes[name] ?? 0) + 1;
-            if (err && err.code === grpc.status.INTERNAL && codes[name] === 1) process.stderr.write(`${err.details}\n`);
-            if (!err && res.deployment) ok.push(res.deployment.id);
+            outcome.codes[name] = (outcome.codes[name] ?? 0) + 1;
+            if (err && err.code === grpc.status.INTERNAL && outcome.codes[name] === 1) {
+              process.stderr.write(`${err.details}\n`);
+            }
+            if (err && !refusedByServer(err)) {
+              outcome.unsure.push({ image, workload, idempotencyKey, deadline, told: `${name}: ${err.details}` });
+            }
+            if (!err && res.deployment) outcome.ok.push(res.deployment.id);
             resolve();
           },
         ),
@@ -74,4 +111,41 @@ export async function flood(
   }
   await Promise.all(calls);
   return options.shortDeadlineMs === undefined ? long : { ...long, short };
+}
+
+/**
+ * Each call again with its idempotency key (as the action retries), `concurrency` at a time: what
+ * the orchestrator answers — the deployment the first call created, if it did (`created` false).
+ */
+export async function retryWithIdempotencyKeys(
+  client: DeployServiceClient,
+  key: string,
+  calls: UnsureCall[],
+  concurrency = 32,
+): Promise<{ image: string; id: string; created: boolean }[]> {
+  const answers: { image: string; id: string; created: boolean }[] = [];
+  for (let i = 0; i < calls.length; i += concurrency) {
+    const batch = calls.slice(i, i + concurrency).map(
+      (call) =>
+        new Promise<void>((resolve, reject) => {
+          const deadline = Date.now() + 30_000;
+          const md = new grpc.Metadata();
+          md.set("authorization", `Bearer ${key}`);
+          md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
+          const request = deployRequest({
+            namespace: "load",
+            workload: call.workload,
+            image: call.image,
+            idempotencyKey: call.idempotencyKey,
+          });
+          client.deploy(request, md, { deadline }, (err, res) => {
+            if (err) return reject(err);
+            answers.push({ image: call.image, id: res.deployment?.id ?? "", created: res.created });
+            resolve();
+          });
+        }),
+    );
+    await Promise.all(batch);
+  }
+  return answers;
 }

@@ -118,6 +118,14 @@ export class DeployService {
     // The caller is gone (deadline passed, cancelled) before anything was stored: do nothing.
     if (ctx.signal.aborted)
       throw new RpcError(Code.CANCELLED, "the call ended before the deploy was accepted; nothing was done");
+    // Admission checked the caller's deadline before the store lookups above; a stalled store can
+    // have used it up since. (grpc-js ends the call only at `grpc-timeout`, which may be later.)
+    if (ctx.deadline !== undefined && now.getTime() >= ctx.deadline) {
+      throw new RpcError(
+        Code.DEADLINE_EXCEEDED,
+        "the caller's deadline passed before the deploy could be stored; nothing was done",
+      );
+    }
     let initial: { deployment: Deployment; event: DeploymentEvent };
     let scope: string | undefined;
     let via: Record<string, unknown>;

@@ -17,6 +17,8 @@
 // the earlier of it and the caller's `k8sdeploy-deadline` (rpc/caller-deadline.ts). What remains is an answer lost on its way back (a broken connection): the caller cannot
 // tell, and retries with its idempotency key. Neither grpc-js nor connect-node bounds the work of a
 // whole process, hence this.
+
+import { DEADLINE_HEADER, STALE_DEADLINE_MS } from "@k8sdeploy/proto/contract/deadline.js";
 import type { Logger } from "pino";
 import type { CallContext, UnaryHandler } from "./handler.js";
 import { Code, RpcError, unavailable } from "./rpc-error.js";
@@ -94,11 +96,15 @@ export class Admission {
         `the orchestrator is at its limit of ${this.limit} calls in progress (K8SDEPLOY_MAX_CONCURRENT_CALLS); nothing was done — retry in a moment`,
       );
     }
-    if (ctx.deadline !== undefined && ctx.deadline - Date.now() < Math.max(MIN_DEADLINE_MARGIN_MS, 2 * lag)) {
+    const left = ctx.deadline === undefined ? Infinity : ctx.deadline - Date.now();
+    if (left < Math.max(MIN_DEADLINE_MARGIN_MS, 2 * lag)) {
       this.refuse("deadline too close");
+      // Only the caller's header can be this far in the past (grpc-timeout starts on arrival).
       throw new RpcError(
         Code.DEADLINE_EXCEEDED,
-        "too little time was left before the call's deadline to answer it; nothing was done",
+        left < -STALE_DEADLINE_MS
+          ? `the caller's deadline (${DEADLINE_HEADER}) passed ${(-left / 1000).toFixed(1)} s ago by this server's clock: the call waited that long on the caller's side, or the caller's clock is behind; nothing was done`
+          : "too little time was left before the call's deadline to answer it; nothing was done",
       );
     }
   }
