@@ -313,7 +313,8 @@ test("redis: a running store survives a Redis restart (reconnects; queue, feed a
   await server.stop("SIGKILL");
   await waitFor(async () => !(await store.ping()));
   await server.restart();
-  await waitFor(() => store.ping());
+  // Both reconnect on their own; until one has, its commands fail fast (ClientOfflineError).
+  await waitFor(async () => (await store.ping()) && (await observer.ping()));
 
   t.is(await store.queue.pendingCount("agt_a"), 1);
   await store.queue.enqueue("agt_a", command("cmd_2"));
