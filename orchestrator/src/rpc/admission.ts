@@ -14,9 +14,11 @@
 // them is the per-connection cap on streams (grpc.max_concurrent_streams, grpc-server.ts): a client
 // queues calls beyond it on its side, where those whose deadline passes fail without ever being
 // sent; one sent after waiting there claims a stale `grpc-timeout`, which is why `ctx.deadline` is
-// the earlier of it and the caller's `k8sdeploy-deadline` (rpc/caller-deadline.ts). What remains is an answer lost on its way back (a broken connection): the caller cannot
-// tell, and retries with its idempotency key. Neither grpc-js nor connect-node bounds the work of a
-// whole process, hence this.
+// the earlier of it and the caller's `k8sdeploy-deadline` (rpc/caller-deadline.ts). What remains is
+// an answer lost on its way back (a broken connection) or read too late (a caller whose event loop
+// is behind runs its deadline timer first): the caller cannot tell, and retries with its idempotency
+// key. Every refusal here says "nothing was done", so a caller can tell those apart. Neither grpc-js
+// nor connect-node bounds the work of a whole process, hence this.
 
 import { DEADLINE_HEADER, STALE_DEADLINE_MS } from "@k8sdeploy/proto/contract/deadline.js";
 import type { Logger } from "pino";
