@@ -3,7 +3,7 @@
 // as a child process of its own).
 import * as grpc from "@grpc/grpc-js";
 import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
-import { DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
+import { type DeployResponse, DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import { deployRequest } from "./clients.js";
 
 /** A call whose caller cannot tell whether it was carried out (see `refusedByServer`). */
@@ -114,38 +114,44 @@ export async function flood(
 }
 
 /**
- * Each call again with its idempotency key (as the action retries), `concurrency` at a time: what
- * the orchestrator answers — the deployment the first call created, if it did (`created` false).
+ * Each call again with its idempotency key, `concurrency` at a time and trying again after a refusal
+ * (the replica's in-flight limit may still be low), as the action does: what the orchestrator
+ * answers — the deployment the first call created, if it did (`created` false).
  */
 export async function retryWithIdempotencyKeys(
   client: DeployServiceClient,
   key: string,
   calls: UnsureCall[],
-  concurrency = 32,
+  concurrency = 4,
 ): Promise<{ image: string; id: string; created: boolean }[]> {
+  const deployOnce = (call: UnsureCall) =>
+    new Promise<DeployResponse>((resolve, reject) => {
+      const deadline = Date.now() + 30_000;
+      const md = new grpc.Metadata();
+      md.set("authorization", `Bearer ${key}`);
+      md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
+      const request = deployRequest({
+        namespace: "load",
+        workload: call.workload,
+        image: call.image,
+        idempotencyKey: call.idempotencyKey,
+      });
+      client.deploy(request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  const answer = async (call: UnsureCall) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await deployOnce(call);
+        return { image: call.image, id: res.deployment?.id ?? "", created: res.created };
+      } catch (err) {
+        if (attempt >= 20 || !refusedByServer(err as grpc.ServiceError)) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
   const answers: { image: string; id: string; created: boolean }[] = [];
   for (let i = 0; i < calls.length; i += concurrency) {
-    const batch = calls.slice(i, i + concurrency).map(
-      (call) =>
-        new Promise<void>((resolve, reject) => {
-          const deadline = Date.now() + 30_000;
-          const md = new grpc.Metadata();
-          md.set("authorization", `Bearer ${key}`);
-          md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
-          const request = deployRequest({
-            namespace: "load",
-            workload: call.workload,
-            image: call.image,
-            idempotencyKey: call.idempotencyKey,
-          });
-          client.deploy(request, md, { deadline }, (err, res) => {
-            if (err) return reject(err);
-            answers.push({ image: call.image, id: res.deployment?.id ?? "", created: res.created });
-            resolve();
-          });
-        }),
-    );
-    await Promise.all(batch);
+    answers.push(...(await Promise.all(calls.slice(i, i + concurrency).map(answer))));
   }
   return answers;
 }
