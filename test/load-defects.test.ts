@@ -66,7 +66,7 @@ async function assertCallersToldTheTruth(
   prefix: string,
 ): Promise<number> {
   const ok = new Set(calls.ok);
-  const unsure = new Map(calls.unsure.map((c) => [c.image, c]));
+  const unsure = new Map(calls.unsure.map((c) => [c.request.image, c]));
   const mine = stored.filter((d) => d.image.startsWith(prefix));
   t.deepEqual(
     mine.filter((d) => !ok.has(d.id) && !unsure.has(d.image)).map((d) => d.image),

@@ -3,14 +3,17 @@
 // as a child process of its own).
 import * as grpc from "@grpc/grpc-js";
 import { DEADLINE_HEADER, deadlineHeaderValue } from "@k8sdeploy/proto/contract/deadline.js";
-import { type DeployResponse, DeployServiceClient } from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
+import {
+  type DeployRequest,
+  type DeployResponse,
+  DeployServiceClient,
+} from "@k8sdeploy/proto/node/k8sdeploy/v1/deploy.js";
 import { deployRequest } from "./clients.js";
 
 /** A call whose caller cannot tell whether it was carried out (see `refusedByServer`). */
 export interface UnsureCall {
-  image: string;
-  workload: string;
-  idempotencyKey: string;
+  /** The request as sent, its idempotency key included. */
+  request: DeployRequest;
   /** When the caller gave up (ms since the epoch). */
   deadline: number;
   /** What the caller was told. */
@@ -43,6 +46,17 @@ export interface Outcome extends Calls {
 export function refusedByServer(err: grpc.ServiceError): boolean {
   if (/nothing was done/.test(err.details)) return true;
   return err.code === grpc.status.RESOURCE_EXHAUSTED && err.details === "Bandwidth exhausted or memory limit exceeded";
+}
+
+/**
+ * A Deploy's metadata: the deploy key, and the deadline in `k8sdeploy-deadline` too, as the action
+ * and the CLI send it (proto/src/deadline.ts).
+ */
+function callMetadata(key: string, deadline: number): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${key}`);
+  md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
+  return md;
 }
 
 /** `channels` Deploy clients, each on its own connection. */
@@ -79,33 +93,27 @@ export async function flood(
     // Nine in ten on each connection (calls go round the clients).
     const isShort = options.shortDeadlineMs !== undefined && Math.floor(i / clients.length) % 10 !== 0;
     const outcome = isShort ? short : long;
-    const image = `registry.example/${label}${isShort ? "-short" : ""}:${i}`;
-    const workload = `w${i % 50}`;
-    const idempotencyKey = `${label}-${i}`;
-    // As the action and the CLI do, the deadline goes in `k8sdeploy-deadline` too (proto/src/deadline.ts).
+    const request = deployRequest({
+      namespace: "load",
+      workload: `w${i % 50}`,
+      image: `registry.example/${label}${isShort ? "-short" : ""}:${i}`,
+      idempotencyKey: `${label}-${i}`,
+    });
     const deadline = Date.now() + (isShort ? options.shortDeadlineMs! : deadlineMs);
-    const md = new grpc.Metadata();
-    md.set("authorization", `Bearer ${key}`);
-    md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
     calls.push(
       new Promise<void>((resolve) =>
-        clients[i % clients.length]!.deploy(
-          deployRequest({ namespace: "load", workload, image, idempotencyKey }),
-          md,
-          { deadline },
-          (err, res) => {
-            const name = err ? grpc.status[err.code] : "OK";
-            outcome.codes[name] = (outcome.codes[name] ?? 0) + 1;
-            if (err && err.code === grpc.status.INTERNAL && outcome.codes[name] === 1) {
-              process.stderr.write(`${err.details}\n`);
-            }
-            if (err && !refusedByServer(err)) {
-              outcome.unsure.push({ image, workload, idempotencyKey, deadline, told: `${name}: ${err.details}` });
-            }
-            if (!err && res.deployment) outcome.ok.push(res.deployment.id);
-            resolve();
-          },
-        ),
+        clients[i % clients.length]!.deploy(request, callMetadata(key, deadline), { deadline }, (err, res) => {
+          const name = err ? grpc.status[err.code] : "OK";
+          outcome.codes[name] = (outcome.codes[name] ?? 0) + 1;
+          if (err && err.code === grpc.status.INTERNAL && outcome.codes[name] === 1) {
+            process.stderr.write(`${err.details}\n`);
+          }
+          if (err && !refusedByServer(err)) {
+            outcome.unsure.push({ request, deadline, told: `${name}: ${err.details}` });
+          }
+          if (!err && res.deployment) outcome.ok.push(res.deployment.id);
+          resolve();
+        }),
       ),
     );
   }
@@ -127,22 +135,15 @@ export async function retryWithIdempotencyKeys(
   const deployOnce = (call: UnsureCall) =>
     new Promise<DeployResponse>((resolve, reject) => {
       const deadline = Date.now() + 30_000;
-      const md = new grpc.Metadata();
-      md.set("authorization", `Bearer ${key}`);
-      md.set(DEADLINE_HEADER, deadlineHeaderValue(deadline));
-      const request = deployRequest({
-        namespace: "load",
-        workload: call.workload,
-        image: call.image,
-        idempotencyKey: call.idempotencyKey,
-      });
-      client.deploy(request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
+      client.deploy(call.request, callMetadata(key, deadline), { deadline }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      );
     });
   const answer = async (call: UnsureCall) => {
     for (let attempt = 1; ; attempt++) {
       try {
         const res = await deployOnce(call);
-        return { image: call.image, id: res.deployment?.id ?? "", created: res.created };
+        return { image: call.request.image, id: res.deployment?.id ?? "", created: res.created };
       } catch (err) {
         if (attempt >= 20 || !refusedByServer(err as grpc.ServiceError)) throw err;
         await new Promise((r) => setTimeout(r, 100));
